@@ -1,0 +1,307 @@
+//! AdmissionReview in, AdmissionReview out: the one code path shared by
+//! `meshguard review` and the webhook server, so they can never disagree.
+//!
+//! The envelope is parsed strictly (a body that is not an
+//! `admission.k8s.io/v1` AdmissionReview is a `ReviewError`, which the server
+//! answers with 400), the objects inside leniently (see `object`). Objects are
+//! kept as raw JSON text until their kind is known and are then read once,
+//! straight into the view the rules need: no `serde_json::Value` of the whole
+//! object on the hot path.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::Config;
+use crate::engine::{self, Decision, OldObject, Operation, Request, Webhook};
+use crate::lenient::Labels;
+use crate::object::{Kind, Object};
+use crate::rules::Action;
+
+/// Where the namespace labels come from (a static map, a watched cluster).
+pub trait NamespaceLookup {
+    fn labels(&self, namespace: &str) -> Option<Arc<Labels<'static>>>;
+}
+
+impl NamespaceLookup for crate::namespaces::NamespaceMap {
+    fn labels(&self, namespace: &str) -> Option<Arc<Labels<'static>>> {
+        crate::namespaces::NamespaceMap::labels(self, namespace)
+    }
+}
+
+/// Why a body is not an AdmissionReview we can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("body is not valid JSON for an AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("apiVersion is {0:?}; meshguard serves admission.k8s.io/v1 only (set admissionReviewVersions: [v1])")]
+    ApiVersion(String),
+    #[error("kind is {0:?}, expected AdmissionReview")]
+    Kind(String),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+    #[error("request.uid is missing or empty")]
+    NoUid,
+    #[error("request.kind is missing")]
+    NoKind,
+    #[error("request.operation {0:?} is not CREATE, UPDATE, DELETE or CONNECT")]
+    Operation(String),
+    #[error("request.object is not a valid object: {0}")]
+    Object(serde_json::Error),
+}
+
+#[derive(Deserialize)]
+struct ReviewIn<'a> {
+    #[serde(borrow, rename = "apiVersion")]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RequestIn<'a> {
+    #[serde(borrow)]
+    uid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<GroupVersionKind<'a>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    operation: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "subResource")]
+    sub_resource: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "oldObject")]
+    old_object: Option<&'a RawValue>,
+    #[serde(default, rename = "dryRun")]
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct GroupVersionKind<'a> {
+    #[serde(borrow, default)]
+    group: Cow<'a, str>,
+    #[serde(borrow, default)]
+    version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kind: Cow<'a, str>,
+}
+
+/// The request part of a review, parsed and checked.
+#[derive(Debug)]
+pub struct ParsedReview<'a> {
+    pub uid: Cow<'a, str>,
+    pub kind: Kind,
+    pub namespace: Cow<'a, str>,
+    pub operation: Operation,
+    pub subresource: bool,
+    pub dry_run: bool,
+    pub object: Option<Object<'a>>,
+    old_object: Option<&'a str>,
+}
+
+/// Parses and checks an AdmissionReview body.
+pub fn parse(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
+    let review: ReviewIn<'_> = serde_json::from_slice(body)?;
+    match review.api_version.as_deref() {
+        Some("admission.k8s.io/v1") => {}
+        other => return Err(ReviewError::ApiVersion(other.unwrap_or("").to_owned())),
+    }
+    match review.kind.as_deref() {
+        Some("AdmissionReview") => {}
+        other => return Err(ReviewError::Kind(other.unwrap_or("").to_owned())),
+    }
+    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    let uid = request.uid.filter(|u| !u.is_empty()).ok_or(ReviewError::NoUid)?;
+    let gvk = request.kind.ok_or(ReviewError::NoKind)?;
+    let operation_text = request.operation.unwrap_or_default();
+    let operation = Operation::parse(&operation_text)
+        .ok_or_else(|| ReviewError::Operation(operation_text.into_owned()))?;
+    let kind = Kind::from_gvk(&gvk.group, &gvk.version, &gvk.kind);
+    let subresource = request.sub_resource.is_some_and(|s| !s.is_empty());
+    // Only objects meshguard judges are read; DELETE carries none.
+    let object = match request.object {
+        Some(raw) if kind != Kind::Other && !subresource => {
+            Some(Object::from_json(kind, raw.get()).map_err(ReviewError::Object)?)
+        }
+        _ => None,
+    };
+    Ok(ParsedReview {
+        uid,
+        kind,
+        namespace: request.namespace.unwrap_or_default(),
+        operation,
+        subresource,
+        dry_run: request.dry_run.unwrap_or(false),
+        object,
+        old_object: request.old_object.map(RawValue::get),
+    })
+}
+
+/// A decided review: what the engine said and the response body.
+#[derive(Debug)]
+pub struct Reviewed {
+    pub kind: Kind,
+    pub operation: Operation,
+    pub dry_run: bool,
+    pub decision: Decision,
+    /// The serialized AdmissionReview response.
+    pub body: Vec<u8>,
+}
+
+/// Decides one AdmissionReview body and renders the response.
+pub fn review(
+    body: &[u8],
+    webhook: Webhook,
+    config: &Config,
+    namespaces: &dyn NamespaceLookup,
+    now: Timestamp,
+) -> Result<Reviewed, ReviewError> {
+    let parsed = parse(body)?;
+    let ns_labels = if parsed.kind == Kind::Namespace {
+        None
+    } else {
+        let ns = match parsed.namespace.as_ref() {
+            "" => parsed.object.as_ref().and_then(|o| o.meta.namespace.as_str()).unwrap_or(""),
+            ns => ns,
+        };
+        namespaces.labels(ns)
+    };
+    let request = Request {
+        operation: parsed.operation,
+        kind: parsed.kind,
+        namespace: &parsed.namespace,
+        object: parsed.object.as_ref(),
+        old_object: parsed.old_object.map(OldObject::Json),
+        subresource: parsed.subresource,
+    };
+    let decision = engine::evaluate(&request, config, ns_labels.as_deref(), now, webhook);
+    let body = render(&parsed.uid, &decision, webhook);
+    Ok(Reviewed {
+        kind: parsed.kind,
+        operation: parsed.operation,
+        dry_run: parsed.dry_run,
+        decision,
+        body,
+    })
+}
+
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(rename = "auditAnnotations", skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: BTreeMap<&'static str, String>,
+    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    code: u16,
+    reason: &'static str,
+    message: String,
+}
+
+/// kubectl prints each warning as `Warning: ...`; the API server may cut
+/// warnings longer than 256 characters, so we cut them ourselves, cleanly.
+const MAX_WARNING: usize = 256;
+
+/// Renders the AdmissionReview response for a decision.
+pub fn render(uid: &str, decision: &Decision, webhook: Webhook) -> Vec<u8> {
+    let allowed = decision.allowed();
+    let status = (!allowed).then(|| StatusOut {
+        code: 403,
+        reason: "Forbidden",
+        message: denial_message(decision),
+    });
+    let warnings = decision
+        .with_action(Action::Warn)
+        .map(|f| {
+            let mut w = format!("{} {}: {}", f.rule, f.rule.name(), f.message);
+            if f.ratcheted {
+                w.insert_str(0, "(not denied: already broken before this update) ");
+            }
+            truncate(w, MAX_WARNING)
+        })
+        .collect();
+    let mut audit_annotations: BTreeMap<&'static str, String> = BTreeMap::new();
+    for f in decision.with_action(Action::Audit) {
+        let entry = audit_annotations.entry(f.rule.as_str()).or_default();
+        if !entry.is_empty() {
+            entry.push_str("; ");
+        }
+        let _ = write!(entry, "{}: {}", f.path, f.message);
+    }
+    let ops: Vec<_> = decision.mutations.iter().flat_map(|m| m.ops.iter()).collect();
+    let (patch_type, patch) = if webhook == Webhook::Mutate && !ops.is_empty() {
+        let json = serde_json::to_vec(&ops).expect("patch operations always serialize");
+        (Some("JSONPatch"), Some(base64::engine::general_purpose::STANDARD.encode(json)))
+    } else {
+        (None, None)
+    };
+    let out = ReviewOut {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response: ResponseOut { uid, allowed, status, warnings, audit_annotations, patch_type, patch },
+    };
+    serde_json::to_vec(&out).expect("the response always serializes")
+}
+
+/// The 403 message: every deny-level violation, what is wrong and how to fix
+/// it.
+fn denial_message(decision: &Decision) -> String {
+    let denied: Vec<_> = decision.with_action(Action::Deny).collect();
+    let mut msg = format!(
+        "meshguard denied the request: {} violation{}",
+        denied.len(),
+        if denied.len() == 1 { "" } else { "s" }
+    );
+    for f in denied {
+        let _ = write!(
+            msg,
+            "\n- {} {} at {}: {}. Fix: {}",
+            f.rule,
+            f.rule.name(),
+            f.path,
+            f.message,
+            f.fix
+        );
+    }
+    msg
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max - '…'.len_utf8();
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}

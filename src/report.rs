@@ -1,0 +1,35 @@
+//! Rendering an audit report (SPEC section 7): `text` for people, `json`
+//! for machines. Formats only; the audit itself is in `audit`.
+
+pub mod json;
+pub mod text;
+
+use crate::audit::AuditReport;
+use crate::rules::Action;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+}
+
+/// `--fail-on`: the lowest action that makes the audit exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Deny,
+    Warn,
+    Never,
+}
+
+impl FailOn {
+    pub fn fails(self, report: &AuditReport) -> bool {
+        match self {
+            FailOn::Never => false,
+            FailOn::Deny => report.count(Action::Deny) > 0,
+            FailOn::Warn => report.count(Action::Deny) + report.count(Action::Warn) > 0,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Workload rules MG101-MG108 (SPEC section 4, "Workloads").
+//!
+//! They judge a pod template, wherever its kind keeps it (SPEC section 1),
+//! and report the exact field path of what is wrong. Pure functions.
+
+use crate::injection::{self, INJECT, REV, STATUS};
+use crate::object::{Container, Kind, Object, PodSpec, PodTemplate};
+use crate::rules::{Context, RuleId, Violation};
+
+/// UID of the Istio proxy: traffic from it bypasses the sidecar.
+pub const PROXY_UID: i64 = 1337;
+/// Container names only the injector may add.
+pub const RESERVED_NAMES: [&str; 3] = ["istio-proxy", "istio-init", "istio-validation"];
+/// Ports the proxy listens on.
+pub const RESERVED_PORTS: [i64; 9] = [15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090];
+
+pub fn check(object: &Object<'_>, ctx: &Context<'_>, out: &mut Vec<Violation>) {
+    let Some(template) = object.pod_template() else { return };
+    let field = object.kind.template_field();
+    let default_spec = PodSpec::default();
+    let spec = template.spec.get().unwrap_or(&default_spec);
+
+    service_account(spec, field, out);
+    mesh_labels(template, field, ctx, out);
+    sidecar(template, spec, field, ctx, out);
+    let injected_pod = object.kind == Kind::Pod
+        && template.metadata.get().and_then(|m| m.annotation(STATUS)).is_some();
+    proxy_uid(spec, field, injected_pod, out);
+    if spec.host_network.is_true() {
+        out.push(Violation::new(
+            RuleId::MG106,
+            format!("{field}spec.hostNetwork"),
+            "hostNetwork is true: the sidecar injector skips host-network pods, so they cannot be in the mesh",
+        ));
+    }
+    reserved_names_and_ports(object.kind, spec, field, injected_pod, out);
+    misplaced_marker(object, out);
+}
+
+/// MG101: the pod's service account is its mesh identity.
+fn service_account(spec: &PodSpec<'_>, field: &str, out: &mut Vec<Violation>) {
+    // `serviceAccount` is the deprecated alias Kubernetes still honours when
+    // `serviceAccountName` is empty.
+    let (name, key) = match spec.service_account_name.as_str().filter(|s| !s.is_empty()) {
+        Some(n) => (Some(n), "serviceAccountName"),
+        None => (
+            spec.service_account.as_str().filter(|s| !s.is_empty()),
+            "serviceAccount",
+        ),
+    };
+    let message = match name {
+        Some("default") => format!(
+            "{field}spec.{key} is `default`: every pod using it shares one Istio identity"
+        ),
+        Some(_) => return,
+        None => format!(
+            "{field}spec.serviceAccountName is not set, so the pods run as `default` and share one Istio identity"
+        ),
+    };
+    let key = if name.is_some() { key } else { "serviceAccountName" };
+    out.push(Violation::new(RuleId::MG101, format!("{field}spec.{key}"), message));
+}
+
+/// MG102: the configured pod-template labels, each under its name or one of
+/// its alternatives.
+fn mesh_labels(template: &PodTemplate<'_>, field: &str, ctx: &Context<'_>, out: &mut Vec<Violation>) {
+    let meta = template.metadata.get();
+    let has = |key: &str| meta.and_then(|m| m.label(key)).is_some_and(|v| !v.is_empty());
+    for required in &ctx.config.mesh_labels {
+        if has(&required.name) || required.alternatives.iter().any(|a| has(a)) {
+            continue;
+        }
+        let alternatives = if required.alternatives.is_empty() {
+            String::new()
+        } else {
+            format!(" (nor {})", required.alternatives.join(", "))
+        };
+        out.push(
+            Violation::new(
+                RuleId::MG102,
+                format!("{field}metadata.labels"),
+                format!(
+                    "the pod template has no `{}` label{alternatives}",
+                    required.name
+                ),
+            )
+            .with_fix(format!(
+                "Add `{}: <value>` to {field}metadata.labels (the controller's own labels do not reach the pods).",
+                required.name
+            )),
+        );
+    }
+}
+
+/// MG103 (will the pods get a sidecar?) and MG104 (is there an explicit
+/// marker?).
+fn sidecar(
+    template: &PodTemplate<'_>,
+    spec: &PodSpec<'_>,
+    field: &str,
+    ctx: &Context<'_>,
+    out: &mut Vec<Violation>,
+) {
+    if spec.host_network.is_true() {
+        // MG106 alone reports host-network pods (SPEC section 4).
+        return;
+    }
+    let decision = injection::decide(template, field, ctx.namespace, ctx.namespace_labels);
+    if !decision.injected {
+        let fix = if decision.explicit_opt_out {
+            format!("Remove sidecar.istio.io/inject: \"false\" from {field}metadata (or exempt this workload in the config with a reason).")
+        } else {
+            format!(
+                "Label namespace `{}` istio-injection=enabled (or istio.io/rev=<revision>), or add the label sidecar.istio.io/inject: \"true\" to {field}metadata.labels.",
+                ctx.namespace
+            )
+        };
+        out.push(
+            Violation::new(
+                RuleId::MG103,
+                decision.path.clone(),
+                format!("the pods will not get an Istio sidecar: {}", decision.reason),
+            )
+            .with_fix(fix),
+        );
+    }
+    if decision.explicit_opt_out {
+        return;
+    }
+    let meta = template.metadata.get();
+    if meta.and_then(|m| m.label(INJECT)) == Some("true") {
+        return;
+    }
+    if meta.and_then(|m| m.annotation(INJECT)) == Some("true") {
+        out.push(
+            Violation::new(
+                RuleId::MG104,
+                format!("{field}metadata.annotations"),
+                "the injection marker is the annotation sidecar.istio.io/inject, a form Istio deprecated",
+            )
+            .with_fix(format!(
+                "Move sidecar.istio.io/inject: \"true\" from {field}metadata.annotations to {field}metadata.labels."
+            ))
+            .advisory(),
+        );
+        return;
+    }
+    let found = match meta.and_then(|m| m.label(INJECT)) {
+        Some(other) => format!("has sidecar.istio.io/inject: \"{other}\""),
+        None => "has no sidecar.istio.io/inject label".to_owned(),
+    };
+    out.push(Violation::new(
+        RuleId::MG104,
+        format!("{field}metadata.labels"),
+        format!("the pod template {found}; an explicit \"true\" keeps injection on wherever the workload runs"),
+    ));
+}
+
+/// True for the containers the injector added to a pod it injected.
+fn injected_container(injected_pod: bool, c: &Container<'_>) -> bool {
+    injected_pod && c.name.as_str().is_some_and(|n| RESERVED_NAMES.contains(&n))
+}
+
+/// MG105: no container runs as the proxy's UID, by its own or the pod's
+/// security context.
+fn proxy_uid(spec: &PodSpec<'_>, field: &str, injected_pod: bool, out: &mut Vec<Violation>) {
+    let pod_uid = spec.security_context.get().and_then(|s| s.run_as_user.0);
+    for (list, i, c) in spec.all_containers() {
+        if injected_container(injected_pod, c) {
+            continue;
+        }
+        let own = c.security_context.get().and_then(|s| s.run_as_user.0);
+        let (uid, path) = match own {
+            Some(uid) => (uid, format!("{field}spec.{list}[{i}].securityContext.runAsUser")),
+            None => match pod_uid {
+                Some(uid) => (uid, format!("{field}spec.securityContext.runAsUser")),
+                None => continue,
+            },
+        };
+        if uid == PROXY_UID {
+            let name = c.name.as_str().unwrap_or("?");
+            let via = if own.is_some() { "its own securityContext" } else { "the pod's securityContext" };
+            out.push(Violation::new(
+                RuleId::MG105,
+                path,
+                format!("container `{name}` runs as UID 1337 (through {via}), the proxy's UID: its traffic bypasses the sidecar"),
+            ));
+        }
+    }
+}
+
+/// MG107: the injector's container names and the proxy's ports.
+fn reserved_names_and_ports(
+    kind: Kind,
+    spec: &PodSpec<'_>,
+    field: &str,
+    injected_pod: bool,
+    out: &mut Vec<Violation>,
+) {
+    for (list, i, c) in spec.all_containers() {
+        let name = c.name.as_str().unwrap_or("");
+        if RESERVED_NAMES.contains(&name) && !injected_pod {
+            let whose = if kind == Kind::Pod {
+                "a Pod not injected by Istio (no sidecar.istio.io/status annotation)"
+            } else {
+                "a pod template (only the injector may add it)"
+            };
+            out.push(Violation::new(
+                RuleId::MG107,
+                format!("{field}spec.{list}[{i}].name"),
+                format!("container name `{name}` is reserved for Istio's injector, found in {whose}"),
+            ));
+        }
+        if injected_container(injected_pod, c) {
+            continue;
+        }
+        for (j, port) in c.ports.0.iter().enumerate() {
+            let Some(number) = port.get().and_then(|p| p.container_port.0) else { continue };
+            if RESERVED_PORTS.contains(&number) {
+                out.push(Violation::new(
+                    RuleId::MG107,
+                    format!("{field}spec.{list}[{i}].ports[{j}].containerPort"),
+                    format!("container `{name}` uses port {number}, which the Istio proxy reserves"),
+                ));
+            }
+        }
+    }
+}
+
+/// MG108: injection markers on a controller's own metadata do nothing.
+fn misplaced_marker(object: &Object<'_>, out: &mut Vec<Violation>) {
+    if object.kind == Kind::Pod {
+        return;
+    }
+    let target = object.kind.template_field();
+    for key in [INJECT, REV] {
+        if let Some(v) = object.meta.label(key) {
+            out.push(misplaced(object.kind, "labels", key, v, target));
+        }
+        if let Some(v) = object.meta.annotation(key) {
+            out.push(misplaced(object.kind, "annotations", key, v, target));
+        }
+    }
+}
+
+fn misplaced(kind: Kind, map: &str, key: &str, value: &str, target: &str) -> Violation {
+    Violation::new(
+        RuleId::MG108,
+        format!("metadata.{map}"),
+        format!(
+            "{key}: \"{value}\" is on the {}'s own metadata.{map}, where the injector never sees it",
+            kind.as_str()
+        ),
+    )
+    .with_fix(format!("Move {key} to {target}metadata.labels."))
+}
