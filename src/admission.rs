@@ -40,7 +40,9 @@ impl NamespaceLookup for crate::namespaces::NamespaceMap {
 pub enum ReviewError {
     #[error("body is not valid JSON for an AdmissionReview: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("apiVersion is {0:?}; meshguard serves admission.k8s.io/v1 only (set admissionReviewVersions: [v1])")]
+    #[error(
+        "apiVersion is {0:?}; meshguard serves admission.k8s.io/v1 only (set admissionReviewVersions: [v1])"
+    )]
     ApiVersion(String),
     #[error("kind is {0:?}, expected AdmissionReview")]
     Kind(String),
@@ -121,7 +123,10 @@ pub fn parse(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
         other => return Err(ReviewError::Kind(other.unwrap_or("").to_owned())),
     }
     let request = review.request.ok_or(ReviewError::NoRequest)?;
-    let uid = request.uid.filter(|u| !u.is_empty()).ok_or(ReviewError::NoUid)?;
+    let uid = request
+        .uid
+        .filter(|u| !u.is_empty())
+        .ok_or(ReviewError::NoUid)?;
     let gvk = request.kind.ok_or(ReviewError::NoKind)?;
     let operation_text = request.operation.unwrap_or_default();
     let operation = Operation::parse(&operation_text)
@@ -171,7 +176,11 @@ pub fn review(
         None
     } else {
         let ns = match parsed.namespace.as_ref() {
-            "" => parsed.object.as_ref().and_then(|o| o.meta.namespace.as_str()).unwrap_or(""),
+            "" => parsed
+                .object
+                .as_ref()
+                .and_then(|o| o.meta.namespace.as_str())
+                .unwrap_or(""),
             ns => ns,
         };
         namespaces.labels(ns)
@@ -211,7 +220,10 @@ struct ResponseOut<'a> {
     status: Option<StatusOut>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
-    #[serde(rename = "auditAnnotations", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "auditAnnotations",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     audit_annotations: BTreeMap<&'static str, String>,
     #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
@@ -256,17 +268,32 @@ pub fn render(uid: &str, decision: &Decision, webhook: Webhook) -> Vec<u8> {
         }
         let _ = write!(entry, "{}: {}", f.path, f.message);
     }
-    let ops: Vec<_> = decision.mutations.iter().flat_map(|m| m.ops.iter()).collect();
+    let ops: Vec<_> = decision
+        .mutations
+        .iter()
+        .flat_map(|m| m.ops.iter())
+        .collect();
     let (patch_type, patch) = if webhook == Webhook::Mutate && !ops.is_empty() {
         let json = serde_json::to_vec(&ops).expect("patch operations always serialize");
-        (Some("JSONPatch"), Some(base64::engine::general_purpose::STANDARD.encode(json)))
+        (
+            Some("JSONPatch"),
+            Some(base64::engine::general_purpose::STANDARD.encode(json)),
+        )
     } else {
         (None, None)
     };
     let out = ReviewOut {
         api_version: "admission.k8s.io/v1",
         kind: "AdmissionReview",
-        response: ResponseOut { uid, allowed, status, warnings, audit_annotations, patch_type, patch },
+        response: ResponseOut {
+            uid,
+            allowed,
+            status,
+            warnings,
+            audit_annotations,
+            patch_type,
+            patch,
+        },
     };
     serde_json::to_vec(&out).expect("the response always serializes")
 }

@@ -101,7 +101,10 @@ pub fn audit_documents(
     for (file, doc) in docs {
         let line = doc.line;
         for doc in documents::expand_lists(vec![doc]) {
-            let source = Source { file: file.clone(), line };
+            let source = Source {
+                file: file.clone(),
+                line,
+            };
             items.push((source, doc.value));
         }
     }
@@ -119,7 +122,10 @@ pub fn audit_documents(
         }
     }
     for (ns, key, value) in &input.namespace_labels {
-        namespaces.entry(ns.clone()).or_default().insert(key.clone(), value.clone());
+        namespaces
+            .entry(ns.clone())
+            .or_default()
+            .insert(key.clone(), value.clone());
     }
 
     for (source, value) in items {
@@ -150,7 +156,12 @@ fn kind_of(value: &Value) -> Option<Kind> {
 fn namespace_of<'v>(object: &'v Object<'v>) -> &'v str {
     match object.kind {
         Kind::Namespace => object.name(),
-        _ => object.meta.namespace.as_str().filter(|n| !n.is_empty()).unwrap_or("default"),
+        _ => object
+            .meta
+            .namespace
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default"),
     }
 }
 
@@ -209,9 +220,16 @@ fn audit_object(
     }
     Ok(Some(AuditedObject {
         kind: kind.as_str().to_owned(),
-        namespace: if kind == Kind::Namespace { String::new() } else { request.namespace.to_owned() },
+        namespace: if kind == Kind::Namespace {
+            String::new()
+        } else {
+            request.namespace.to_owned()
+        },
         name: judged.name().to_owned(),
-        source: Source { file: String::new(), line: 0 },
+        source: Source {
+            file: String::new(),
+            line: 0,
+        },
         findings,
         mutations,
     }))
@@ -224,7 +242,10 @@ fn read_path(path: &Path, docs: &mut Vec<(String, Document)>, errors: &mut Vec<I
         let mut text = String::new();
         match std::io::stdin().read_to_string(&mut text) {
             Ok(_) => parse_text("<stdin>", &text, docs, errors),
-            Err(e) => errors.push(file_error("<stdin>", format!("cannot read standard input: {e}"))),
+            Err(e) => errors.push(file_error(
+                "<stdin>",
+                format!("cannot read standard input: {e}"),
+            )),
         }
         return;
     }
@@ -247,11 +268,18 @@ fn read_path(path: &Path, docs: &mut Vec<(String, Document)>, errors: &mut Vec<I
 fn collect_manifests(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => return errors.push(file_error(&dir.display().to_string(), format!("cannot read directory: {e}"))),
+        Err(e) => {
+            return errors.push(file_error(
+                &dir.display().to_string(),
+                format!("cannot read directory: {e}"),
+            ));
+        }
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(file_type) = entry.file_type() else { continue };
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
         if file_type.is_dir() {
             collect_manifests(&path, files, errors);
         } else if path
@@ -275,18 +303,32 @@ fn read_file(path: &Path, docs: &mut Vec<(String, Document)>, errors: &mut Vec<I
     }
 }
 
-fn parse_text(name: &str, text: &str, docs: &mut Vec<(String, Document)>, errors: &mut Vec<InputError>) {
+fn parse_text(
+    name: &str,
+    text: &str,
+    docs: &mut Vec<(String, Document)>,
+    errors: &mut Vec<InputError>,
+) {
     match documents::split(text) {
         Ok(parsed) => docs.extend(parsed.into_iter().map(|d| (name.to_owned(), d))),
         Err(e) => errors.push(InputError {
-            source: Source { file: name.to_owned(), line: e.line },
+            source: Source {
+                file: name.to_owned(),
+                line: e.line,
+            },
             message: e.message,
         }),
     }
 }
 
 fn file_error(file: &str, message: String) -> InputError {
-    InputError { source: Source { file: file.to_owned(), line: 0 }, message }
+    InputError {
+        source: Source {
+            file: file.to_owned(),
+            line: 0,
+        },
+        message,
+    }
 }
 
 impl AuditReport {

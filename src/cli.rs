@@ -124,8 +124,13 @@ impl FromStr for NamespaceLabel {
         let mut parts = s.splitn(3, '=');
         match (parts.next(), parts.next(), parts.next()) {
             (Some(ns), Some(key), Some(value)) if !ns.is_empty() && !key.is_empty() => {
-                config::check_label_key(key).map_err(|e| format!("`{key}` is not a label key: {e}"))?;
-                Ok(NamespaceLabel { namespace: ns.to_owned(), key: key.to_owned(), value: value.to_owned() })
+                config::check_label_key(key)
+                    .map_err(|e| format!("`{key}` is not a label key: {e}"))?;
+                Ok(NamespaceLabel {
+                    namespace: ns.to_owned(),
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                })
             }
             _ => Err(format!("`{s}` is not NS=KEY=VALUE")),
         }
@@ -185,7 +190,10 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
     if matches!(args.format, Format::Sarif | Format::Junit) {
         bail!(
             "--format {} is not available yet; use text or json",
-            args.format.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+            args.format
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default()
         );
     }
     let config = load_config(args.config.as_ref())?;
@@ -225,7 +233,9 @@ fn review(args: ReviewArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Res
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read standard input")?;
             buf
         }
     };
@@ -240,7 +250,11 @@ pub fn rules_table() -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<6} {:<37} {:<7} SUMMARY", "ID", "NAME", "DEFAULT");
     for r in &CATALOGUE {
-        let _ = writeln!(out, "{:<6} {:<37} {:<7} {}", r.id_str, r.name, r.default_action, r.summary);
+        let _ = writeln!(
+            out,
+            "{:<6} {:<37} {:<7} {}",
+            r.id_str, r.name, r.default_action, r.summary
+        );
     }
     out
 }

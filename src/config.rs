@@ -104,7 +104,9 @@ pub struct Exemption {
 
 impl Exemption {
     pub fn matches(&self, namespace: &str, kind: Kind, name: &str, rule: RuleId) -> bool {
-        self.namespace.as_deref().is_none_or(|p| glob_match(p, namespace))
+        self.namespace
+            .as_deref()
+            .is_none_or(|p| glob_match(p, namespace))
             && self.kind.is_none_or(|k| k == kind)
             && self.name.as_deref().is_none_or(|p| glob_match(p, name))
             && (self.rules.is_empty() || self.rules.contains(&rule))
@@ -212,7 +214,9 @@ impl Config {
         if v.problems.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError { problems: v.problems })
+            Err(ConfigError {
+                problems: v.problems,
+            })
         }
     }
 }
@@ -255,7 +259,10 @@ impl Validator {
             Value::Null => return c,
             Value::Object(m) => m,
             other => {
-                self.problem("(top level)", format!("expected a map, found {}", type_name(other)));
+                self.problem(
+                    "(top level)",
+                    format!("expected a map, found {}", type_name(other)),
+                );
                 return c;
             }
         };
@@ -301,20 +308,25 @@ impl Validator {
     }
 
     fn mutations(&mut self, v: &Value, m: &mut Mutations) {
-        let Some(map) = self.map("mutations", v) else { return };
+        let Some(map) = self.map("mutations", v) else {
+            return;
+        };
         for (key, v) in map {
             let path = format!("mutations.{key}");
             match key.as_str() {
                 "namespaceInjection" => {
                     m.namespace_injection = self.bool(&path, v).unwrap_or(m.namespace_injection)
                 }
-                "sidecarMarker" => m.sidecar_marker = self.bool(&path, v).unwrap_or(m.sidecar_marker),
+                "sidecarMarker" => {
+                    m.sidecar_marker = self.bool(&path, v).unwrap_or(m.sidecar_marker)
+                }
                 "sidecarMarkerAs" => match self.string(&path, v).as_deref() {
                     Some("label") => m.sidecar_marker_as = MarkerForm::Label,
                     Some("annotation") => m.sidecar_marker_as = MarkerForm::Annotation,
-                    Some(other) => {
-                        self.problem(&path, format!("`{other}` is neither `label` nor `annotation`"))
-                    }
+                    Some(other) => self.problem(
+                        &path,
+                        format!("`{other}` is neither `label` nor `annotation`"),
+                    ),
                     None => {}
                 },
                 _ => self.problem(
@@ -326,7 +338,9 @@ impl Validator {
     }
 
     fn rules(&mut self, v: &Value, c: &mut Config) {
-        let Some(map) = self.map("rules", v) else { return };
+        let Some(map) = self.map("rules", v) else {
+            return;
+        };
         for (key, v) in map {
             let path = format!("rules.{key}");
             let id = match key.parse::<RuleId>() {
@@ -336,7 +350,9 @@ impl Validator {
                     continue;
                 }
             };
-            let Some(settings) = self.map(&path, v) else { continue };
+            let Some(settings) = self.map(&path, v) else {
+                continue;
+            };
             for (field, v) in settings {
                 let fpath = format!("{path}.{field}");
                 match (field.as_str(), id) {
@@ -365,21 +381,29 @@ impl Validator {
                         c.allowed_hosts = self.strings(&fpath, v);
                         for (i, h) in c.allowed_hosts.iter().enumerate() {
                             let bare = h.strip_prefix("*.").unwrap_or(h);
-                            if bare.is_empty() || bare.contains('*') || !bare.split('.').all(is_dns_label) {
+                            if bare.is_empty()
+                                || bare.contains('*')
+                                || !bare.split('.').all(is_dns_label)
+                            {
                                 self.problems.push(format!(
                                     "{fpath}[{i}]: `{h}` is neither a host name nor a `*.domain` wildcard"
                                 ));
                             }
                         }
                     }
-                    _ => self.problem(&fpath, format!("unknown setting for {id} (expected {})", settings_of(id))),
+                    _ => self.problem(
+                        &fpath,
+                        format!("unknown setting for {id} (expected {})", settings_of(id)),
+                    ),
                 }
             }
         }
     }
 
     fn mesh_labels(&mut self, path: &str, v: &Value) -> Vec<MeshLabel> {
-        let Some(items) = self.list(path, v) else { return Vec::new() };
+        let Some(items) = self.list(path, v) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let ipath = format!("{path}[{i}]");
@@ -391,8 +415,13 @@ impl Validator {
                     for (k, v) in m {
                         match k.as_str() {
                             "name" => name = self.string(&format!("{ipath}.name"), v),
-                            "alternatives" => alternatives = self.strings(&format!("{ipath}.alternatives"), v),
-                            _ => self.problem(&format!("{ipath}.{k}"), "unknown key (expected name or alternatives)"),
+                            "alternatives" => {
+                                alternatives = self.strings(&format!("{ipath}.alternatives"), v)
+                            }
+                            _ => self.problem(
+                                &format!("{ipath}.{k}"),
+                                "unknown key (expected name or alternatives)",
+                            ),
                         }
                     }
                     if name.is_none() {
@@ -401,7 +430,10 @@ impl Validator {
                     (name, alternatives)
                 }
                 other => {
-                    self.problem(&ipath, format!("expected a label name or a map, found {}", type_name(other)));
+                    self.problem(
+                        &ipath,
+                        format!("expected a label name or a map, found {}", type_name(other)),
+                    );
                     (None, Vec::new())
                 }
             };
@@ -417,23 +449,32 @@ impl Validator {
     }
 
     fn canary_steps(&mut self, path: &str, v: &Value) -> Vec<u32> {
-        let Some(items) = self.list(path, v) else { return Vec::new() };
+        let Some(items) = self.list(path, v) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             match item.as_u64() {
                 Some(n) if n <= 100 => out.push(n as u32),
-                _ => self.problem(&format!("{path}[{i}]"), format!("`{item}` is not a weight between 0 and 100")),
+                _ => self.problem(
+                    &format!("{path}[{i}]"),
+                    format!("`{item}` is not a weight between 0 and 100"),
+                ),
             }
         }
         out
     }
 
     fn exemptions(&mut self, v: &Value) -> Vec<Exemption> {
-        let Some(items) = self.list("exemptions", v) else { return Vec::new() };
+        let Some(items) = self.list("exemptions", v) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("exemptions[{i}]");
-            let Some(map) = self.map(&path, item) else { continue };
+            let Some(map) = self.map(&path, item) else {
+                continue;
+            };
             let mut e = Exemption {
                 namespace: None,
                 kind: None,
@@ -451,7 +492,10 @@ impl Validator {
                         if let Some(s) = self.string(&fpath, v) {
                             match Kind::JUDGED.into_iter().find(|k| k.as_str() == s) {
                                 Some(k) => e.kind = Some(k),
-                                None => self.problem(&fpath, format!("`{s}` is not a kind meshguard judges")),
+                                None => self.problem(
+                                    &fpath,
+                                    format!("`{s}` is not a kind meshguard judges"),
+                                ),
                             }
                         }
                     }
@@ -468,17 +512,26 @@ impl Validator {
                         }
                     }
                     "reason" => e.reason = self.string(&fpath, v).unwrap_or_default(),
-                    _ => self.problem(&fpath, "unknown key (expected namespace, kind, name, rules or reason)"),
+                    _ => self.problem(
+                        &fpath,
+                        "unknown key (expected namespace, kind, name, rules or reason)",
+                    ),
                 }
             }
             if e.reason.trim().is_empty() {
                 self.problem(&path, "an exemption needs a `reason`");
             }
             if !has_rules {
-                self.problem(&path, "an exemption needs `rules` (rule ids, or [\"*\"] for all)");
+                self.problem(
+                    &path,
+                    "an exemption needs `rules` (rule ids, or [\"*\"] for all)",
+                );
             }
             if e.namespace.is_none() && e.kind.is_none() && e.name.is_none() {
-                self.problem(&path, "an exemption needs at least one of namespace, kind or name");
+                self.problem(
+                    &path,
+                    "an exemption needs at least one of namespace, kind or name",
+                );
             }
             out.push(e);
         }
@@ -511,14 +564,19 @@ impl Validator {
         match v {
             Value::String(s) => Some(s.clone()),
             other => {
-                self.problem(path, format!("expected a string, found {}", type_name(other)));
+                self.problem(
+                    path,
+                    format!("expected a string, found {}", type_name(other)),
+                );
                 None
             }
         }
     }
 
     fn strings(&mut self, path: &str, v: &Value) -> Vec<String> {
-        let Some(items) = self.list(path, v) else { return Vec::new() };
+        let Some(items) = self.list(path, v) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             if let Some(s) = self.string(&format!("{path}[{i}]"), item) {
@@ -532,7 +590,10 @@ impl Validator {
         match v {
             Value::Bool(b) => Some(*b),
             other => {
-                self.problem(path, format!("expected true or false, found {}", type_name(other)));
+                self.problem(
+                    path,
+                    format!("expected true or false, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -563,7 +624,8 @@ fn type_name(v: &Value) -> &'static str {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -581,7 +643,9 @@ fn is_label_name(s: &str) -> bool {
         && s.len() <= 63
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Checks a label key: `[prefix/]name`, the prefix a DNS subdomain.
@@ -596,7 +660,9 @@ pub fn check_label_key(key: &str) -> Result<(), &'static str> {
         }
     }
     if !is_label_name(name) {
-        return Err("the name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric");
+        return Err(
+            "the name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
+        );
     }
     Ok(())
 }
@@ -607,7 +673,10 @@ mod tests {
 
     #[test]
     fn default_yaml_is_the_default_config() {
-        assert_eq!(Config::parse(DEFAULT_YAML).expect("default parses"), Config::default());
+        assert_eq!(
+            Config::parse(DEFAULT_YAML).expect("default parses"),
+            Config::default()
+        );
     }
 
     #[test]
@@ -657,10 +726,19 @@ mod tests {
     #[test]
     fn enforce_after_turns_warn_into_deny_from_that_instant() {
         let at: Timestamp = "2026-12-01T00:00:00Z".parse().expect("ts");
-        let s = RuleSettings { action: Action::Warn, enforce_after: Some(at) };
-        assert_eq!(s.action_at("2026-11-30T23:59:59Z".parse().expect("ts")), Action::Warn);
+        let s = RuleSettings {
+            action: Action::Warn,
+            enforce_after: Some(at),
+        };
+        assert_eq!(
+            s.action_at("2026-11-30T23:59:59Z".parse().expect("ts")),
+            Action::Warn
+        );
         assert_eq!(s.action_at(at), Action::Deny);
-        let off = RuleSettings { action: Action::Off, enforce_after: Some(at) };
+        let off = RuleSettings {
+            action: Action::Off,
+            enforce_after: Some(at),
+        };
         assert_eq!(off.action_at(at), Action::Off);
     }
 

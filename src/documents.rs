@@ -48,21 +48,28 @@ fn split_json(text: &str) -> Result<Vec<Document>, DocumentError> {
                 docs.push(Document { line, value });
             }
             Some(Err(e)) => {
-                return Err(DocumentError { line: e.line(), message: format!("invalid JSON: {e}") });
+                return Err(DocumentError {
+                    line: e.line(),
+                    message: format!("invalid JSON: {e}"),
+                });
             }
         }
     }
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
-    text.as_bytes()[..byte.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// True for a line that starts a new YAML document (`---`) or ends one
 /// (`...`).
 fn is_marker(line: &str, marker: &str) -> bool {
     line.strip_prefix(marker)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
 }
 
 fn split_yaml(text: &str) -> Result<Vec<Document>, DocumentError> {
@@ -84,17 +91,26 @@ fn split_yaml(text: &str) -> Result<Vec<Document>, DocumentError> {
     Ok(docs)
 }
 
-fn parse_chunk(lines: &[&str], first: usize, docs: &mut Vec<Document>) -> Result<(), DocumentError> {
+fn parse_chunk(
+    lines: &[&str],
+    first: usize,
+    docs: &mut Vec<Document>,
+) -> Result<(), DocumentError> {
     let content = lines.iter().position(|l| {
         let t = l.trim();
         !(t.is_empty() || t.starts_with('#') || t == "---")
     });
-    let Some(content) = content else { return Ok(()) };
+    let Some(content) = content else {
+        return Ok(());
+    };
     let chunk = lines.concat();
     match serde_saphyr::from_str::<Value>(&chunk) {
         Ok(Value::Null) => Ok(()),
         Ok(value) => {
-            docs.push(Document { line: first + content + 1, value });
+            docs.push(Document {
+                line: first + content + 1,
+                value,
+            });
             Ok(())
         }
         Err(e) => {
@@ -131,11 +147,20 @@ pub fn expand_lists(docs: Vec<Document>) -> Vec<Document> {
         match doc.value {
             Value::Object(mut map) if is_list && map.get("items").is_some_and(Value::is_array) => {
                 if let Some(Value::Array(items)) = map.remove("items") {
-                    let nested = items.into_iter().map(|value| Document { line: doc.line, value }).collect();
+                    let nested = items
+                        .into_iter()
+                        .map(|value| Document {
+                            line: doc.line,
+                            value,
+                        })
+                        .collect();
                     out.extend(expand_lists(nested));
                 }
             }
-            value => out.push(Document { line: doc.line, value }),
+            value => out.push(Document {
+                line: doc.line,
+                value,
+            }),
         }
     }
     out
@@ -147,7 +172,8 @@ mod tests {
 
     #[test]
     fn yaml_stream_keeps_start_lines() {
-        let docs = split("# c\napiVersion: v1\nkind: A\n---\n\n---\n# x\nkind: B\n...\nkind: C\n").expect("ok");
+        let docs = split("# c\napiVersion: v1\nkind: A\n---\n\n---\n# x\nkind: B\n...\nkind: C\n")
+            .expect("ok");
         let lines: Vec<usize> = docs.iter().map(|d| d.line).collect();
         assert_eq!(lines, vec![2, 8, 10]);
     }
@@ -164,7 +190,10 @@ mod tests {
         let err = split("kind: A\n---\nkind: B\nmetadata:\n\tname: x\n").expect_err("tab");
         assert!(err.line >= 4, "{err}");
         let err = split("{\"kind\": ").expect_err("truncated");
-        assert!(err.message.contains("YAML") || err.message.contains("JSON"), "{err}");
+        assert!(
+            err.message.contains("YAML") || err.message.contains("JSON"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -134,7 +134,10 @@ pub struct Decision {
 
 impl Decision {
     fn skipped(why: Skip) -> Decision {
-        Decision { skipped: Some(why), ..Decision::default() }
+        Decision {
+            skipped: Some(why),
+            ..Decision::default()
+        }
     }
 
     pub fn allowed(&self) -> bool {
@@ -207,15 +210,25 @@ pub fn evaluate(
     let Some(cap) = mode_cap(labels) else {
         return Decision::skipped(Skip::ModeOff);
     };
-    let ctx = Context { namespace, namespace_labels: labels, config };
+    let ctx = Context {
+        namespace,
+        namespace_labels: labels,
+        config,
+    };
     match webhook {
-        Webhook::Mutate => Decision { mutations: mutations(object, config), ..Decision::default() },
+        Webhook::Mutate => Decision {
+            mutations: mutations(object, config),
+            ..Decision::default()
+        },
         Webhook::Validate => {
             let mut findings = judge(object, &ctx, cap, now);
             if request.operation == Operation::Update && config.ratcheting {
                 ratchet(&mut findings, request, &ctx);
             }
-            Decision { findings, ..Decision::default() }
+            Decision {
+                findings,
+                ..Decision::default()
+            }
         }
     }
 }
@@ -243,9 +256,10 @@ fn judge(object: &Object<'_>, ctx: &Context<'_>, cap: Action, now: Timestamp) ->
             if action == Action::Off {
                 return None;
             }
-            let exempt = config.exemptions.iter().any(|e| {
-                e.matches(ctx.namespace, object.kind, object.name(), v.rule)
-            });
+            let exempt = config
+                .exemptions
+                .iter()
+                .any(|e| e.matches(ctx.namespace, object.kind, object.name(), v.rule));
             (!exempt).then(|| finding(v, action))
         })
         .collect()

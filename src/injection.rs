@@ -32,10 +32,20 @@ pub struct Injection {
 
 impl Injection {
     fn yes(path: String, reason: String) -> Injection {
-        Injection { injected: true, reason, path, explicit_opt_out: false }
+        Injection {
+            injected: true,
+            reason,
+            path,
+            explicit_opt_out: false,
+        }
     }
     fn no(path: String, reason: String) -> Injection {
-        Injection { injected: false, reason, path, explicit_opt_out: false }
+        Injection {
+            injected: false,
+            reason,
+            path,
+            explicit_opt_out: false,
+        }
     }
 }
 
@@ -56,7 +66,10 @@ pub fn decide(
 
     // 1. The injector skips host-network pods.
     if spec.is_some_and(|s| s.host_network.is_true()) {
-        return Injection::no(format!("{field}spec.hostNetwork"), format!("{field}spec.hostNetwork is true; the injector skips such pods"));
+        return Injection::no(
+            format!("{field}spec.hostNetwork"),
+            format!("{field}spec.hostNetwork is true; the injector skips such pods"),
+        );
     }
     let ns_injection = ns.get(NS_INJECTION);
     let ns_rev = ns.get(REV);
@@ -108,14 +121,21 @@ pub fn decide(
     // 5. A namespace with neither label: the pod's own label decides.
     let unknown = matches!(ns, NamespaceLabels::Unknown);
     let ns_words = if unknown {
-        format!("the labels of namespace `{namespace}` are unknown, so only the pod's own markers count")
+        format!(
+            "the labels of namespace `{namespace}` are unknown, so only the pod's own markers count"
+        )
     } else {
         format!("namespace `{namespace}` has neither istio-injection nor istio.io/rev")
     };
     let labels_field = format!("{field}metadata.labels");
     if ns_injection.is_none() && ns_rev.is_none() {
         if label(INJECT) == Some("true") {
-            return Injection::yes(labels_field, format!("{ns_words}, and {field}metadata.labels has sidecar.istio.io/inject: \"true\""));
+            return Injection::yes(
+                labels_field,
+                format!(
+                    "{ns_words}, and {field}metadata.labels has sidecar.istio.io/inject: \"true\""
+                ),
+            );
         }
         if let Some(rev) = label(REV) {
             return Injection::yes(
@@ -124,19 +144,28 @@ pub fn decide(
             );
         }
         if annotation(INJECT) == Some("true") {
-            return Injection::no(labels_field, format!(
-                "{ns_words}, and the pod has only the sidecar.istio.io/inject annotation, which does not select it for injection (the label does)"
-            ));
+            return Injection::no(
+                labels_field,
+                format!(
+                    "{ns_words}, and the pod has only the sidecar.istio.io/inject annotation, which does not select it for injection (the label does)"
+                ),
+            );
         }
-        return Injection::no(labels_field, format!(
-            "{ns_words}, and {field}metadata.labels has no sidecar.istio.io/inject: \"true\""
-        ));
+        return Injection::no(
+            labels_field,
+            format!(
+                "{ns_words}, and {field}metadata.labels has no sidecar.istio.io/inject: \"true\""
+            ),
+        );
     }
     // 6. Anything else (e.g. istio-injection with an unexpected value).
-    Injection::no(NAMESPACE_FIELD.to_owned(), format!(
-        "namespace `{namespace}` has istio-injection={}, which neither enables nor disables injection",
-        ns_injection.unwrap_or("")
-    ))
+    Injection::no(
+        NAMESPACE_FIELD.to_owned(),
+        format!(
+            "namespace `{namespace}` has istio-injection={}, which neither enables nor disables injection",
+            ns_injection.unwrap_or("")
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -160,32 +189,57 @@ mod tests {
         let json = deployment(labels, annotations, spec);
         let t = template(&json);
         let ns_labels = Labels::from_pairs(ns.iter().copied());
-        decide(&t, "spec.template.", "shop", NamespaceLabels::Known(&ns_labels))
+        decide(
+            &t,
+            "spec.template.",
+            "shop",
+            NamespaceLabels::Known(&ns_labels),
+        )
     }
 
     #[test]
     fn host_network_is_never_injected() {
-        let i = run("", "", r#""hostNetwork":true"#, &[("istio-injection", "enabled")]);
+        let i = run(
+            "",
+            "",
+            r#""hostNetwork":true"#,
+            &[("istio-injection", "enabled")],
+        );
         assert!(!i.injected);
         assert!(i.reason.contains("hostNetwork"));
     }
 
     #[test]
     fn namespace_disabled_wins_over_pod_label() {
-        let i = run(r#""sidecar.istio.io/inject":"true""#, "", "", &[("istio-injection", "disabled")]);
+        let i = run(
+            r#""sidecar.istio.io/inject":"true""#,
+            "",
+            "",
+            &[("istio-injection", "disabled")],
+        );
         assert!(!i.injected);
         assert!(i.reason.contains("istio-injection=disabled"));
     }
 
     #[test]
     fn pod_label_false_opts_out_of_an_enabled_namespace() {
-        let i = run(r#""sidecar.istio.io/inject":"false""#, "", "", &[("istio-injection", "enabled")]);
+        let i = run(
+            r#""sidecar.istio.io/inject":"false""#,
+            "",
+            "",
+            &[("istio-injection", "enabled")],
+        );
         assert!(!i.injected && i.explicit_opt_out);
     }
 
     #[test]
     fn annotation_false_opts_out_only_without_the_label() {
-        let i = run("", r#""sidecar.istio.io/inject":"false""#, "", &[("istio-injection", "enabled")]);
+        let i = run(
+            "",
+            r#""sidecar.istio.io/inject":"false""#,
+            "",
+            &[("istio-injection", "enabled")],
+        );
         assert!(!i.injected && i.explicit_opt_out);
         let i = run(
             r#""sidecar.istio.io/inject":"true""#,
@@ -224,7 +278,12 @@ mod tests {
 
     #[test]
     fn unexpected_istio_injection_value_does_not_inject() {
-        let i = run(r#""sidecar.istio.io/inject":"true""#, "", "", &[("istio-injection", "yes")]);
+        let i = run(
+            r#""sidecar.istio.io/inject":"true""#,
+            "",
+            "",
+            &[("istio-injection", "yes")],
+        );
         assert!(!i.injected);
     }
 }

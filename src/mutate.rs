@@ -81,7 +81,11 @@ pub fn namespace_injection(object: &Object<'_>, config: &Config) -> Option<Mutat
 /// neither the label nor the annotation, unless it uses the host network.
 pub fn sidecar_marker(object: &Object<'_>, config: &Config) -> Option<Mutation> {
     let template = object.pod_template()?;
-    if template.spec.get().is_some_and(|s| s.host_network.is_true()) {
+    if template
+        .spec
+        .get()
+        .is_some_and(|s| s.host_network.is_true())
+    {
         return None;
     }
     let meta = template.metadata.get();
@@ -94,16 +98,32 @@ pub fn sidecar_marker(object: &Object<'_>, config: &Config) -> Option<Mutation> 
     };
     Some(Mutation {
         id: MutationId::MGP2,
-        ops: vec![add_to_map(object.kind.template_path(), meta, map, INJECT, "true")],
+        ops: vec![add_to_map(
+            object.kind.template_path(),
+            meta,
+            map,
+            INJECT,
+            "true",
+        )],
     })
 }
 
 /// Builds the one `add` that sets `<base>/metadata/<map>/<key>`, creating
 /// `metadata` or the map when absent.
-fn add_to_map(base: &[&str], meta: Option<&Meta<'_>>, map: &str, key: &str, value: &str) -> PatchOperation {
+fn add_to_map(
+    base: &[&str],
+    meta: Option<&Meta<'_>>,
+    map: &str,
+    key: &str,
+    value: &str,
+) -> PatchOperation {
     let entry = |k: &str, v: Value| Value::Object(Map::from_iter([(k.to_owned(), v)]));
     let present = |m: &Meta<'_>| -> bool {
-        let field: &Obj<Labels<'_>> = if map == "labels" { &m.labels } else { &m.annotations };
+        let field: &Obj<Labels<'_>> = if map == "labels" {
+            &m.labels
+        } else {
+            &m.annotations
+        };
         field.is_present()
     };
     let (tokens, value): (Vec<&str>, Value) = match meta {
@@ -111,10 +131,16 @@ fn add_to_map(base: &[&str], meta: Option<&Meta<'_>>, map: &str, key: &str, valu
             [base, &["metadata"]].concat(),
             entry(map, entry(key, Value::from(value))),
         ),
-        Some(m) if !present(m) => ([base, &["metadata", map]].concat(), entry(key, Value::from(value))),
+        Some(m) if !present(m) => (
+            [base, &["metadata", map]].concat(),
+            entry(key, Value::from(value)),
+        ),
         Some(_) => ([base, &["metadata", map, key]].concat(), Value::from(value)),
     };
-    PatchOperation::Add(AddOperation { path: PointerBuf::from_tokens(tokens), value })
+    PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(tokens),
+        value,
+    })
 }
 
 /// Applies mutations to a JSON document (the audit's "what the cluster would

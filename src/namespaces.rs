@@ -74,7 +74,11 @@ impl NamespaceMap {
         }
         match doc.get("kind").and_then(Value::as_str) {
             None | Some("Namespace") => {}
-            Some(other) => return Err(format!("expected Namespace documents or a NamespaceList, found kind {other}")),
+            Some(other) => {
+                return Err(format!(
+                    "expected Namespace documents or a NamespaceList, found kind {other}"
+                ));
+            }
         }
         let (name, labels) = namespace_labels(doc).ok_or("a Namespace without metadata.name")?;
         self.insert(name, labels);
@@ -108,7 +112,12 @@ mod tests {
         )
         .expect("list");
         assert_eq!(view.len(), 2);
-        assert_eq!(view.labels("shop").and_then(|l| l.get("istio-injection").map(str::to_owned)).as_deref(), Some("enabled"));
+        assert_eq!(
+            view.labels("shop")
+                .and_then(|l| l.get("istio-injection").map(str::to_owned))
+                .as_deref(),
+            Some("enabled")
+        );
         assert!(view.labels("bare").is_some_and(|l| l.0.is_empty()));
     }
 
@@ -123,7 +132,8 @@ mod tests {
 
     #[test]
     fn rejects_other_kinds() {
-        let err = NamespaceMap::parse("kind: Deployment\nmetadata: {name: x}\n").expect_err("not a namespace");
+        let err = NamespaceMap::parse("kind: Deployment\nmetadata: {name: x}\n")
+            .expect_err("not a namespace");
         assert!(err.contains("Deployment"));
     }
 }

@@ -283,7 +283,8 @@ impl<'a> PodSpec<'a> {
                 .enumerate()
                 .filter_map(move |(i, c)| c.get().map(|c| (field, i, c)))
         }
-        listed("containers", &self.containers).chain(listed("initContainers", &self.init_containers))
+        listed("containers", &self.containers)
+            .chain(listed("initContainers", &self.init_containers))
     }
 }
 
@@ -313,7 +314,7 @@ pub enum Body<'a> {
     /// A workload's pod template; `None` when the object has none (an Argo
     /// Rollout that points at a Deployment through `workloadRef`, or a
     /// malformed object), in which case there is nothing to judge.
-    Workload(Option<PodTemplate<'a>>),
+    Workload(Option<Box<PodTemplate<'a>>>),
     Service(Vec<ServicePort<'a>>),
     Namespace,
     /// An Istio resource's `spec`, read as a generic value: Istio's schemas
@@ -345,23 +346,47 @@ impl<'a> Object<'a> {
         match kind.family() {
             Family::Workload => Self::read_workload(kind, d),
             Family::Service => {
-                let raw = Obj::<Shell<'a, ServiceSpec<'a>>>::deserialize(d)?.0.unwrap_or_default();
+                let raw = Obj::<Shell<'a, ServiceSpec<'a>>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
                 let ports = raw.spec.0.map(|s| s.ports.0).unwrap_or_default();
                 let ports = ports.into_iter().map(|p| p.0.unwrap_or_default()).collect();
-                Ok(Object::new(kind, raw.metadata.0.unwrap_or_default(), Body::Service(ports)))
+                Ok(Object::new(
+                    kind,
+                    raw.metadata.0.unwrap_or_default(),
+                    Body::Service(ports),
+                ))
             }
             Family::Namespace => {
-                let raw = Obj::<Shell<'a, serde::de::IgnoredAny>>::deserialize(d)?.0.unwrap_or_default();
-                Ok(Object::new(kind, raw.metadata.0.unwrap_or_default(), Body::Namespace))
+                let raw = Obj::<Shell<'a, serde::de::IgnoredAny>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
+                Ok(Object::new(
+                    kind,
+                    raw.metadata.0.unwrap_or_default(),
+                    Body::Namespace,
+                ))
             }
             Family::Istio => {
-                let raw = Obj::<Shell<'a, serde_json::Value>>::deserialize(d)?.0.unwrap_or_default();
+                let raw = Obj::<Shell<'a, serde_json::Value>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
                 let spec = raw.spec.0.unwrap_or(serde_json::Value::Null);
-                Ok(Object::new(kind, raw.metadata.0.unwrap_or_default(), Body::Istio(spec)))
+                Ok(Object::new(
+                    kind,
+                    raw.metadata.0.unwrap_or_default(),
+                    Body::Istio(spec),
+                ))
             }
             Family::Other => {
-                let raw = Obj::<Shell<'a, serde::de::IgnoredAny>>::deserialize(d)?.0.unwrap_or_default();
-                Ok(Object::new(kind, raw.metadata.0.unwrap_or_default(), Body::Other))
+                let raw = Obj::<Shell<'a, serde::de::IgnoredAny>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
+                Ok(Object::new(
+                    kind,
+                    raw.metadata.0.unwrap_or_default(),
+                    Body::Other,
+                ))
             }
         }
     }
@@ -369,14 +394,21 @@ impl<'a> Object<'a> {
     fn read_workload<D: Deserializer<'a>>(kind: Kind, d: D) -> Result<Object<'a>, D::Error> {
         let (meta, template) = match kind {
             Kind::Pod => {
-                let raw = Obj::<Shell<'a, PodSpec<'a>>>::deserialize(d)?.0.unwrap_or_default();
+                let raw = Obj::<Shell<'a, PodSpec<'a>>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
                 let meta = raw.metadata.0.unwrap_or_default();
                 // A Pod is its own template: its metadata is the pods' metadata.
-                let template = PodTemplate { metadata: Obj(Some(meta.clone())), spec: raw.spec };
+                let template = PodTemplate {
+                    metadata: Obj(Some(meta.clone())),
+                    spec: raw.spec,
+                };
                 (meta, Some(template))
             }
             Kind::CronJob => {
-                let raw = Obj::<Shell<'a, CronJobSpec<'a>>>::deserialize(d)?.0.unwrap_or_default();
+                let raw = Obj::<Shell<'a, CronJobSpec<'a>>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
                 let template = raw
                     .spec
                     .0
@@ -386,7 +418,9 @@ impl<'a> Object<'a> {
                 (raw.metadata.0.unwrap_or_default(), template)
             }
             _ => {
-                let raw = Obj::<Shell<'a, ControllerSpec<'a>>>::deserialize(d)?.0.unwrap_or_default();
+                let raw = Obj::<Shell<'a, ControllerSpec<'a>>>::deserialize(d)?
+                    .0
+                    .unwrap_or_default();
                 let spec = raw.spec.0.unwrap_or_default();
                 // SPEC section 1: a Rollout with `workloadRef` has no template of
                 // its own; the referenced Deployment is judged on its own.
@@ -398,7 +432,7 @@ impl<'a> Object<'a> {
                 (raw.metadata.0.unwrap_or_default(), template)
             }
         };
-        Ok(Object::new(kind, meta, Body::Workload(template)))
+        Ok(Object::new(kind, meta, Body::Workload(template.map(Box::new))))
     }
 
     fn new(kind: Kind, meta: Meta<'a>, body: Body<'a>) -> Object<'a> {
@@ -412,7 +446,7 @@ impl<'a> Object<'a> {
     /// The pod template of a workload, if it has one.
     pub fn pod_template(&self) -> Option<&PodTemplate<'a>> {
         match &self.body {
-            Body::Workload(t) => t.as_ref(),
+            Body::Workload(t) => t.as_deref(),
             _ => None,
         }
     }
@@ -435,7 +469,10 @@ struct Shell<'a, S> {
 
 impl<S> Default for Shell<'_, S> {
     fn default() -> Self {
-        Shell { metadata: Obj(None), spec: Obj(None) }
+        Shell {
+            metadata: Obj(None),
+            spec: Obj(None),
+        }
     }
 }
 

@@ -98,7 +98,10 @@ pub fn render(report: &AuditReport) -> String {
         errors: report
             .errors
             .iter()
-            .map(|e| ErrorOut { source: e.source.to_string(), message: e.message.clone() })
+            .map(|e| ErrorOut {
+                source: e.source.to_string(),
+                message: e.message.clone(),
+            })
             .collect(),
     };
     let mut text = serde_json::to_string_pretty(&out).expect("the report always serializes");

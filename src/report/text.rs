@@ -16,20 +16,37 @@ pub fn render(report: &AuditReport) -> String {
         };
         let _ = writeln!(out, "{}: {} {}", o.source, o.kind, name);
         for f in &o.findings {
-            let _ = writeln!(out, "  {:<6} {} {}: {}", f.action, f.rule, f.rule.name(), f.message);
+            let _ = writeln!(
+                out,
+                "  {:<6} {} {}: {}",
+                f.action,
+                f.rule,
+                f.rule.name(),
+                f.message
+            );
             let _ = writeln!(out, "         at {}", f.path);
             let _ = writeln!(out, "         fix: {}", f.fix);
         }
         for m in &o.mutations {
             for op in &m.ops {
                 let op = serde_json::to_string(op).expect("patch operations always serialize");
-                let _ = writeln!(out, "  {:<6} {} {}: {}", "patch", m.id.as_str(), m.id.name(), op);
+                let _ = writeln!(
+                    out,
+                    "  {:<6} {} {}: {}",
+                    "patch",
+                    m.id.as_str(),
+                    m.id.name(),
+                    op
+                );
             }
         }
         out.push('\n');
     }
     for s in &report.skipped {
-        let _ = writeln!(out, "{s}: skipped: not a Kubernetes object (no apiVersion/kind)");
+        let _ = writeln!(
+            out,
+            "{s}: skipped: not a Kubernetes object (no apiVersion/kind)"
+        );
     }
     for e in &report.errors {
         let _ = writeln!(out, "{}: error: {}", e.source, e.message);

@@ -21,7 +21,8 @@ pub fn check(object: &Object<'_>, out: &mut Vec<Violation>) {
             "the namespace has istio-injection={other}, which Istio does not recognise (only `enabled` switches injection on)"
         ),
         (None, None) => {
-            "the namespace has no injection label (istio-injection=enabled or istio.io/rev)".to_owned()
+            "the namespace has no injection label (istio-injection=enabled or istio.io/rev)"
+                .to_owned()
         }
     };
     out.push(Violation::new(RuleId::MG301, "metadata.labels", message));

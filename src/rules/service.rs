@@ -10,7 +10,9 @@ pub const PROTOCOLS: [&str; 11] = [
 ];
 
 pub fn check(object: &Object<'_>, out: &mut Vec<Violation>) {
-    let Body::Service(ports) = &object.body else { return };
+    let Body::Service(ports) = &object.body else {
+        return;
+    };
     for (i, port) in ports.iter().enumerate() {
         if port.app_protocol.as_str().is_some_and(|p| !p.is_empty()) {
             continue;
@@ -20,7 +22,11 @@ pub fn check(object: &Object<'_>, out: &mut Vec<Violation>) {
             continue;
         }
         let number = port.port.0.map(|n| format!(" {n}")).unwrap_or_default();
-        let found = if name.is_empty() { "has no name".to_owned() } else { format!("is named `{name}`") };
+        let found = if name.is_empty() {
+            "has no name".to_owned()
+        } else {
+            format!("is named `{name}`")
+        };
         out.push(
             Violation::new(
                 RuleId::MG201,
@@ -40,7 +46,10 @@ pub fn check(object: &Object<'_>, out: &mut Vec<Violation>) {
 pub fn names_protocol(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     PROTOCOLS.iter().any(|p| {
-        lower == *p || lower.strip_prefix(p).is_some_and(|rest| rest.starts_with('-'))
+        lower == *p
+            || lower
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('-'))
     })
 }
 
@@ -50,10 +59,22 @@ mod tests {
 
     #[test]
     fn port_names_that_declare_a_protocol() {
-        for ok in ["http", "http-api", "HTTP-web", "grpc-web", "grpc-web-x", "redis", "tcp-db", "http2", "tls-1"] {
+        for ok in [
+            "http",
+            "http-api",
+            "HTTP-web",
+            "grpc-web",
+            "grpc-web-x",
+            "redis",
+            "tcp-db",
+            "http2",
+            "tls-1",
+        ] {
             assert!(names_protocol(ok), "{ok}");
         }
-        for bad in ["", "admin", "metrics", "httpx", "web-http", "grpcweb", "-http"] {
+        for bad in [
+            "", "admin", "metrics", "httpx", "web-http", "grpcweb", "-http",
+        ] {
             assert!(!names_protocol(bad), "{bad}");
         }
     }

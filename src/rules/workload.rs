@@ -12,10 +12,14 @@ pub const PROXY_UID: i64 = 1337;
 /// Container names only the injector may add.
 pub const RESERVED_NAMES: [&str; 3] = ["istio-proxy", "istio-init", "istio-validation"];
 /// Ports the proxy listens on.
-pub const RESERVED_PORTS: [i64; 9] = [15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090];
+pub const RESERVED_PORTS: [i64; 9] = [
+    15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090,
+];
 
 pub fn check(object: &Object<'_>, ctx: &Context<'_>, out: &mut Vec<Violation>) {
-    let Some(template) = object.pod_template() else { return };
+    let Some(template) = object.pod_template() else {
+        return;
+    };
     let field = object.kind.template_field();
     let default_spec = PodSpec::default();
     let spec = template.spec.get().unwrap_or(&default_spec);
@@ -24,7 +28,11 @@ pub fn check(object: &Object<'_>, ctx: &Context<'_>, out: &mut Vec<Violation>) {
     mesh_labels(template, field, ctx, out);
     sidecar(template, spec, field, ctx, out);
     let injected_pod = object.kind == Kind::Pod
-        && template.metadata.get().and_then(|m| m.annotation(STATUS)).is_some();
+        && template
+            .metadata
+            .get()
+            .and_then(|m| m.annotation(STATUS))
+            .is_some();
     proxy_uid(spec, field, injected_pod, out);
     if spec.host_network.is_true() {
         out.push(Violation::new(
@@ -49,23 +57,36 @@ fn service_account(spec: &PodSpec<'_>, field: &str, out: &mut Vec<Violation>) {
         ),
     };
     let message = match name {
-        Some("default") => format!(
-            "{field}spec.{key} is `default`: every pod using it shares one Istio identity"
-        ),
+        Some("default") => format!("{key} is `default`: every pod using it shares one Istio identity"),
         Some(_) => return,
-        None => format!(
-            "{field}spec.serviceAccountName is not set, so the pods run as `default` and share one Istio identity"
-        ),
+        None => "serviceAccountName is not set, so the pods run as `default` and share one Istio identity"
+            .to_owned(),
     };
-    let key = if name.is_some() { key } else { "serviceAccountName" };
-    out.push(Violation::new(RuleId::MG101, format!("{field}spec.{key}"), message));
+    let key = if name.is_some() {
+        key
+    } else {
+        "serviceAccountName"
+    };
+    out.push(Violation::new(
+        RuleId::MG101,
+        format!("{field}spec.{key}"),
+        message,
+    ));
 }
 
 /// MG102: the configured pod-template labels, each under its name or one of
 /// its alternatives.
-fn mesh_labels(template: &PodTemplate<'_>, field: &str, ctx: &Context<'_>, out: &mut Vec<Violation>) {
+fn mesh_labels(
+    template: &PodTemplate<'_>,
+    field: &str,
+    ctx: &Context<'_>,
+    out: &mut Vec<Violation>,
+) {
     let meta = template.metadata.get();
-    let has = |key: &str| meta.and_then(|m| m.label(key)).is_some_and(|v| !v.is_empty());
+    let has = |key: &str| {
+        meta.and_then(|m| m.label(key))
+            .is_some_and(|v| !v.is_empty())
+    };
     for required in &ctx.config.mesh_labels {
         if has(&required.name) || required.alternatives.iter().any(|a| has(a)) {
             continue;
@@ -108,7 +129,9 @@ fn sidecar(
     let decision = injection::decide(template, field, ctx.namespace, ctx.namespace_labels);
     if !decision.injected {
         let fix = if decision.explicit_opt_out {
-            format!("Remove sidecar.istio.io/inject: \"false\" from {field}metadata (or exempt this workload in the config with a reason).")
+            format!(
+                "Remove sidecar.istio.io/inject: \"false\" from {field}metadata (or exempt this workload in the config with a reason)."
+            )
         } else {
             format!(
                 "Label namespace `{}` istio-injection=enabled (or istio.io/rev=<revision>), or add the label sidecar.istio.io/inject: \"true\" to {field}metadata.labels.",
@@ -119,7 +142,10 @@ fn sidecar(
             Violation::new(
                 RuleId::MG103,
                 decision.path.clone(),
-                format!("the pods will not get an Istio sidecar: {}", decision.reason),
+                format!(
+                    "the pods will not get an Istio sidecar: {}",
+                    decision.reason
+                ),
             )
             .with_fix(fix),
         );
@@ -171,7 +197,10 @@ fn proxy_uid(spec: &PodSpec<'_>, field: &str, injected_pod: bool, out: &mut Vec<
         }
         let own = c.security_context.get().and_then(|s| s.run_as_user.0);
         let (uid, path) = match own {
-            Some(uid) => (uid, format!("{field}spec.{list}[{i}].securityContext.runAsUser")),
+            Some(uid) => (
+                uid,
+                format!("{field}spec.{list}[{i}].securityContext.runAsUser"),
+            ),
             None => match pod_uid {
                 Some(uid) => (uid, format!("{field}spec.securityContext.runAsUser")),
                 None => continue,
@@ -179,7 +208,11 @@ fn proxy_uid(spec: &PodSpec<'_>, field: &str, injected_pod: bool, out: &mut Vec<
         };
         if uid == PROXY_UID {
             let name = c.name.as_str().unwrap_or("?");
-            let via = if own.is_some() { "its own securityContext" } else { "the pod's securityContext" };
+            let via = if own.is_some() {
+                "its own securityContext"
+            } else {
+                "the pod's securityContext"
+            };
             out.push(Violation::new(
                 RuleId::MG105,
                 path,
@@ -208,19 +241,25 @@ fn reserved_names_and_ports(
             out.push(Violation::new(
                 RuleId::MG107,
                 format!("{field}spec.{list}[{i}].name"),
-                format!("container name `{name}` is reserved for Istio's injector, found in {whose}"),
+                format!(
+                    "container name `{name}` is reserved for Istio's injector, found in {whose}"
+                ),
             ));
         }
         if injected_container(injected_pod, c) {
             continue;
         }
         for (j, port) in c.ports.0.iter().enumerate() {
-            let Some(number) = port.get().and_then(|p| p.container_port.0) else { continue };
+            let Some(number) = port.get().and_then(|p| p.container_port.0) else {
+                continue;
+            };
             if RESERVED_PORTS.contains(&number) {
                 out.push(Violation::new(
                     RuleId::MG107,
                     format!("{field}spec.{list}[{i}].ports[{j}].containerPort"),
-                    format!("container `{name}` uses port {number}, which the Istio proxy reserves"),
+                    format!(
+                        "container `{name}` uses port {number}, which the Istio proxy reserves"
+                    ),
                 ));
             }
         }

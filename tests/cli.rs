@@ -1,0 +1,172 @@
+//! The command line as users run it: exit codes, formats, texts.
+
+use serde_json::Value;
+
+use crate::bad_input::tempdir;
+use crate::util::{meshguard, repo, stderr, stdout};
+
+#[test]
+fn rules_lists_every_rule() {
+    let out = meshguard(&["rules"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for r in &meshguard::rules::CATALOGUE {
+        assert!(
+            text.contains(r.id_str) && text.contains(r.name),
+            "{}",
+            r.id_str
+        );
+    }
+}
+
+#[test]
+fn explain_shows_rationale_fix_and_example() {
+    let out = meshguard(&["explain", "MG103"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("sidecar-injection")
+            && text.contains("Why:")
+            && text.contains("Fix:")
+            && text.contains("Example:")
+    );
+    let out = meshguard(&["explain", "sidecar-injection"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let out = meshguard(&["explain", "MG999"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown rule"));
+}
+
+#[test]
+fn config_default_round_trips_through_config_check() {
+    let out = meshguard(&["config", "default"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempdir("config");
+    let file = dir.join("meshguard.yaml");
+    std::fs::write(&file, &out.stdout).expect("write");
+    let check = meshguard(&["config", "check", file.to_str().expect("utf-8")], None);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    std::fs::write(&file, "rules:\n  MG101: {action: block}\n  MG777: {}\n").expect("write");
+    let check = meshguard(&["config", "check", file.to_str().expect("utf-8")], None);
+    assert_eq!(check.status.code(), Some(2));
+    let err = stderr(&check);
+    assert!(
+        err.contains("2 problems") && err.contains("MG101.action") && err.contains("MG777"),
+        "{err}"
+    );
+}
+
+#[test]
+fn audit_exit_codes_follow_fail_on() {
+    let bad = b"apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n  ports: [{port: 80}]\n";
+    let warn_only = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: w\n  namespace: shop\n  labels: {sidecar.istio.io/inject: \"true\"}\nspec:\n  template:\n    metadata:\n      labels: {app: w, version: v1, sidecar.istio.io/inject: \"true\"}\n    spec:\n      serviceAccountName: w\n";
+    let ns = "--namespace-labels=shop=istio-injection=enabled";
+    assert_eq!(
+        meshguard(&["audit", "-", ns], Some(bad)).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        meshguard(&["audit", "-", ns, "--fail-on", "never"], Some(bad))
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        meshguard(&["audit", "-", ns], Some(warn_only))
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        meshguard(&["audit", "-", ns, "--fail-on", "warn"], Some(warn_only))
+            .status
+            .code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn audit_formats_not_yet_available_are_usage_errors() {
+    for format in ["sarif", "junit"] {
+        let out = meshguard(&["audit", "-", "--format", format], Some(b""));
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("not available yet"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = meshguard(&["audit", "-", "--format", "xml"], Some(b""));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn audit_json_follows_the_spec_schema() {
+    let input = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cart, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: cart, version: v1}}\n    spec: {containers: [{name: cart}]}\n";
+    let out = meshguard(&["audit", "-", "--format", "json"], Some(input));
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["summary"]["objects"], 2);
+    assert_eq!(v["summary"]["deny"], 1);
+    assert_eq!(v["summary"]["patches"], 2);
+    let f = &v["findings"][0];
+    for key in [
+        "rule",
+        "name",
+        "action",
+        "kind",
+        "namespace",
+        "object",
+        "source",
+        "message",
+        "fix",
+    ] {
+        assert!(f.get(key).is_some(), "finding has {key}: {f}");
+    }
+    assert_eq!(f["rule"], "MG101");
+    assert_eq!(f["source"], "<stdin>:5");
+    // The namespace patch gives `shop` injection, and the marker is a pending
+    // patch, not an MG103/MG104 violation.
+    let patches: Vec<&str> = v["patches"]
+        .as_array()
+        .expect("patches")
+        .iter()
+        .map(|p| p["mutation"].as_str().expect("id"))
+        .collect();
+    assert_eq!(patches, vec!["MGP1", "MGP2"]);
+    assert_eq!(
+        v["patches"][1]["patch"][0]["path"],
+        "/spec/template/metadata/labels/sidecar.istio.io~1inject"
+    );
+}
+
+#[test]
+fn audit_reads_lists_json_and_directories() {
+    let dir = tempdir("lists");
+    std::fs::create_dir_all(dir.join("nested/deeper")).expect("mkdir");
+    std::fs::write(
+        dir.join("nested/deeper/list.json"),
+        r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"a","namespace":"shop"},"spec":{"ports":[{"port":1}]}},{"apiVersion":"v1","kind":"Service","metadata":{"name":"b","namespace":"shop"},"spec":{"ports":[{"port":2}]}}]}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.join("svc.yml"), "apiVersion: v1\nkind: ServiceList\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: c, namespace: shop}\n  spec: {ports: [{port: 3, name: http}]}\n").expect("write");
+    let out = meshguard(
+        &["audit", dir.to_str().expect("utf-8"), "--format", "json"],
+        None,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["summary"]["objects"], 3);
+    assert_eq!(v["summary"]["deny"], 2);
+}
+
+#[test]
+fn readme_run_command_audits_the_bundled_example() {
+    let out = meshguard(&["audit", "examples/"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the example has violations to show"
+    );
+    assert!(stdout(&out).contains("objects:"));
+    assert!(repo("examples").is_dir());
+}

@@ -1,0 +1,295 @@
+//! How rules become decisions: what is evaluated at all, actions, namespace
+//! modes, enforceAfter, ratcheting and exemptions (SPEC sections 2 and 3).
+
+use meshguard::config::Exemption;
+use meshguard::engine::{self, Operation, Request, Skip, Webhook};
+use meshguard::object::{Kind, Object};
+use meshguard::rules::{Action, RuleId::*};
+
+use crate::util::{Case, GOOD_LABELS, GOOD_SPEC, deployment, labels, now};
+
+/// A Deployment breaking MG101 only.
+fn no_service_account() -> String {
+    deployment(GOOD_LABELS, "", r#""containers":[{"name":"c"}]"#)
+}
+
+#[test]
+fn delete_connect_and_subresources_are_never_judged() {
+    let json = no_service_account();
+    let object = Object::from_json(Kind::Deployment, &json).expect("parses");
+    let config = meshguard::config::Config::default();
+    for (op, sub, skip) in [
+        (Operation::Delete, false, Skip::Operation),
+        (Operation::Connect, false, Skip::Operation),
+        (Operation::Update, true, Skip::Subresource),
+    ] {
+        let req = Request {
+            operation: op,
+            kind: Kind::Deployment,
+            namespace: "shop",
+            object: Some(&object),
+            old_object: None,
+            subresource: sub,
+        };
+        let d = engine::evaluate(&req, &config, None, now(), Webhook::Validate);
+        assert!(d.allowed() && d.findings.is_empty());
+        assert_eq!(d.skipped, Some(skip));
+    }
+}
+
+#[test]
+fn unknown_kinds_are_allowed_untouched() {
+    let json = no_service_account();
+    for (group, version, kind) in [
+        ("apps", "v1", "ControllerRevision"),
+        ("example.com", "v1", "Deployment"),
+        ("apps", "v2", "Deployment"),
+        ("security.istio.io", "v2", "PeerAuthentication"),
+    ] {
+        let k = Kind::from_gvk(group, version, kind);
+        assert_eq!(k, Kind::Other, "{group}/{version} {kind}");
+        let object = Object::from_json(k, &json).expect("parses");
+        let req = Request {
+            operation: Operation::Create,
+            kind: k,
+            namespace: "shop",
+            object: Some(&object),
+            old_object: None,
+            subresource: false,
+        };
+        let config = meshguard::config::Config::default();
+        let v = engine::evaluate(&req, &config, None, now(), Webhook::Validate);
+        let m = engine::evaluate(&req, &config, None, now(), Webhook::Mutate);
+        assert_eq!(v.skipped, Some(Skip::UnjudgedKind));
+        assert!(m.mutations.is_empty());
+    }
+}
+
+#[test]
+fn controller_owned_pods_and_replicasets_are_skipped_bare_ones_judged() {
+    let owned = r#"{"metadata":{"name":"p","ownerReferences":[{"kind":"ReplicaSet","name":"rs","controller":true}]},"spec":{"containers":[{"name":"c"}]}}"#;
+    let not_controller = r#"{"metadata":{"name":"p","ownerReferences":[{"kind":"ReplicaSet","name":"rs","controller":false}]},"spec":{"containers":[{"name":"c"}]}}"#;
+    let bare = r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}}"#;
+    assert_eq!(
+        Case::new(Kind::Pod, owned).run(Webhook::Validate).skipped,
+        Some(Skip::ControllerOwned)
+    );
+    assert_eq!(
+        Case::new(Kind::Pod, owned).run(Webhook::Mutate).mutations,
+        vec![]
+    );
+    assert!(!Case::new(Kind::Pod, not_controller).fired().is_empty());
+    assert!(!Case::new(Kind::Pod, bare).fired().is_empty());
+    let rs = r#"{"metadata":{"name":"rs","ownerReferences":[{"controller":true}]},"spec":{"template":{"spec":{}}}}"#;
+    assert_eq!(
+        Case::new(Kind::ReplicaSet, rs)
+            .run(Webhook::Validate)
+            .skipped,
+        Some(Skip::ControllerOwned)
+    );
+    // A Deployment is never "controller-owned" for this purpose.
+    let dep = r#"{"metadata":{"name":"d","ownerReferences":[{"controller":true}]},"spec":{"template":{"spec":{}}}}"#;
+    assert!(!Case::new(Kind::Deployment, dep).fired().is_empty());
+}
+
+#[test]
+fn exempt_namespaces_skip_workload_service_and_namespace_rules() {
+    let json = no_service_account();
+    for ns in [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "istio-system",
+        "meshguard-system",
+    ] {
+        let d = Case::new(Kind::Deployment, &json)
+            .in_namespace(ns)
+            .run(Webhook::Validate);
+        assert_eq!(d.skipped, Some(Skip::ExemptNamespace), "{ns}");
+        let m = Case::new(Kind::Deployment, &json)
+            .in_namespace(ns)
+            .run(Webhook::Mutate);
+        assert!(m.mutations.is_empty(), "{ns}: nothing is patched");
+    }
+    let namespace = r#"{"metadata":{"name":"kube-system"}}"#;
+    assert_eq!(
+        Case::new(Kind::Namespace, namespace)
+            .run(Webhook::Validate)
+            .skipped,
+        Some(Skip::ExemptNamespace)
+    );
+    assert!(
+        Case::new(Kind::Namespace, namespace)
+            .run(Webhook::Mutate)
+            .mutations
+            .is_empty()
+    );
+    let custom = Case::new(Kind::Deployment, &json)
+        .in_namespace("legacy")
+        .config(|c| c.exempt_namespaces.push("legacy".into()));
+    assert_eq!(
+        custom.run(Webhook::Validate).skipped,
+        Some(Skip::ExemptNamespace)
+    );
+}
+
+#[test]
+fn namespace_mode_caps_every_rule() {
+    let json = deployment(
+        GOOD_LABELS,
+        "",
+        r#""containers":[{"name":"c","ports":[{"containerPort":15001}]}]"#,
+    );
+    let judge = |mode: Option<&'static str>| {
+        let mut pairs = vec![("istio-injection", "enabled")];
+        if let Some(m) = mode {
+            pairs.push(("meshguard.io/mode", m));
+        }
+        let leaked: &'static [(&str, &str)] = Box::leak(pairs.into_boxed_slice());
+        Case::new(Kind::Deployment, &json).ns(leaked).judge()
+    };
+    assert_eq!(judge(None), (vec![MG101, MG107], vec![], vec![]));
+    assert_eq!(judge(Some("enforce")), (vec![MG101, MG107], vec![], vec![]));
+    assert_eq!(judge(Some("warn")), (vec![], vec![MG101, MG107], vec![]));
+    assert_eq!(judge(Some("audit")), (vec![], vec![], vec![MG101, MG107]));
+    assert_eq!(judge(Some("off")), (vec![], vec![], vec![]));
+    assert_eq!(
+        judge(Some("bogus")),
+        (vec![MG101, MG107], vec![], vec![]),
+        "an unknown mode never weakens policy"
+    );
+    // A mode caps, it never raises: a warn rule stays warn under enforce.
+    let misplaced = format!(
+        r#"{{"metadata":{{"name":"w","labels":{{"sidecar.istio.io/inject":"true"}}}},"spec":{{"template":{{"metadata":{{"labels":{{{GOOD_LABELS}}}}},"spec":{{{GOOD_SPEC}}}}}}}}}"#
+    );
+    let (_, warn, _) = Case::new(Kind::Deployment, &misplaced)
+        .ns(&[
+            ("istio-injection", "enabled"),
+            ("meshguard.io/mode", "audit"),
+        ])
+        .judge();
+    assert!(warn.is_empty());
+    let off = Case::new(Kind::Deployment, &json)
+        .ns(&[("meshguard.io/mode", "off")])
+        .run(Webhook::Mutate);
+    assert!(off.mutations.is_empty(), "mode off patches nothing");
+}
+
+#[test]
+fn configured_actions_apply() {
+    let json = no_service_account();
+    for (action, want) in [
+        (Action::Deny, (vec![MG101], vec![], vec![])),
+        (Action::Warn, (vec![], vec![MG101], vec![])),
+        (Action::Audit, (vec![], vec![], vec![MG101])),
+        (Action::Off, (vec![], vec![], vec![])),
+    ] {
+        let case = Case::new(Kind::Deployment, &json).config(|c| c.set_action(MG101, action));
+        assert_eq!(case.judge(), want, "{action}");
+    }
+}
+
+#[test]
+fn enforce_after_turns_warn_into_deny_at_that_instant() {
+    let json = no_service_account();
+    let at: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().expect("ts");
+    let mut case = Case::new(Kind::Deployment, &json).config(|c| {
+        c.set_action(MG101, Action::Warn);
+        c.set_enforce_after(MG101, Some(at));
+    });
+    case.now = "2026-11-30T23:59:59Z".parse().expect("ts");
+    assert_eq!(case.judge(), (vec![], vec![MG101], vec![]));
+    case.now = at;
+    assert_eq!(case.judge(), (vec![MG101], vec![], vec![]));
+    // The namespace mode still caps an enforced rule.
+    let case = Case::new(Kind::Deployment, &json)
+        .ns(&[
+            ("istio-injection", "enabled"),
+            ("meshguard.io/mode", "warn"),
+        ])
+        .config(|c| {
+            c.set_action(MG101, Action::Audit);
+            c.set_enforce_after(MG101, Some(at));
+        });
+    let mut case = case;
+    case.now = at;
+    assert_eq!(case.judge(), (vec![], vec![MG101], vec![]));
+}
+
+#[test]
+fn ratcheting_denies_only_newly_broken_rules() {
+    let old = no_service_account();
+    // The update keeps MG101 broken and adds MG107.
+    let new = deployment(
+        GOOD_LABELS,
+        "",
+        r#""containers":[{"name":"c","ports":[{"containerPort":15001}]}]"#,
+    );
+    let case = Case::new(Kind::Deployment, &new).update(&old);
+    assert_eq!(case.judge(), (vec![MG107], vec![MG101], vec![]));
+    let d = case.run(Webhook::Validate);
+    assert!(d.findings.iter().any(|f| f.rule == MG101 && f.ratcheted));
+    // With ratcheting off, both deny.
+    let case = Case::new(Kind::Deployment, &new)
+        .update(&old)
+        .config(|c| c.ratcheting = false);
+    assert_eq!(case.judge(), (vec![MG101, MG107], vec![], vec![]));
+    // A CREATE is never ratcheted.
+    assert_eq!(
+        Case::new(Kind::Deployment, &new).judge().0,
+        vec![MG101, MG107]
+    );
+    // An UPDATE that fixes nothing and breaks nothing new is allowed.
+    let case = Case::new(Kind::Deployment, &old).update(&old);
+    assert_eq!(case.judge(), (vec![], vec![MG101], vec![]));
+}
+
+#[test]
+fn ratcheting_of_namespaces_uses_the_old_labels() {
+    let none = r#"{"metadata":{"name":"shop"}}"#;
+    let disabled = r#"{"metadata":{"name":"shop","labels":{"istio-injection":"disabled"}}}"#;
+    let enabled = r#"{"metadata":{"name":"shop","labels":{"istio-injection":"enabled"}}}"#;
+    assert_eq!(
+        Case::new(Kind::Namespace, disabled).update(none).judge(),
+        (vec![], vec![MG301], vec![])
+    );
+    assert_eq!(
+        Case::new(Kind::Namespace, none).update(enabled).judge(),
+        (vec![MG301], vec![], vec![])
+    );
+}
+
+#[test]
+fn exemptions_switch_rules_off_for_matching_objects() {
+    let json = no_service_account();
+    let exempt = |ns: &str, name: &str, rules: Vec<meshguard::rules::RuleId>| Exemption {
+        namespace: Some(ns.into()),
+        kind: Some(Kind::Deployment),
+        name: Some(name.into()),
+        rules,
+        reason: "migrating".into(),
+    };
+    let case = Case::new(Kind::Deployment, &json)
+        .config(|c| c.exemptions.push(exempt("shop", "ca*", vec![MG101])));
+    assert!(case.fired().is_empty());
+    let case = Case::new(Kind::Deployment, &json)
+        .config(|c| c.exemptions.push(exempt("shop", "web-*", vec![MG101])));
+    assert_eq!(case.fired(), vec![MG101]);
+    let case = Case::new(Kind::Deployment, &json)
+        .config(|c| c.exemptions.push(exempt("other", "*", vec![])));
+    assert_eq!(case.fired(), vec![MG101]);
+}
+
+#[test]
+fn namespace_requests_are_judged_by_their_own_labels() {
+    // The namespace view says nothing about `shop`; the object's own labels decide.
+    let json = r#"{"metadata":{"name":"shop","labels":{"istio-injection":"enabled","meshguard.io/mode":"warn"}}}"#;
+    let case = Case::new(Kind::Namespace, json).unknown_ns();
+    assert!(case.fired().is_empty());
+    let json = r#"{"metadata":{"name":"shop","labels":{"istio-injection":"disabled","meshguard.io/mode":"warn"}}}"#;
+    assert_eq!(
+        Case::new(Kind::Namespace, json).judge(),
+        (vec![], vec![MG301], vec![])
+    );
+    let _ = labels(&[]);
+}
