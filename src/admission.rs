@@ -163,7 +163,28 @@ pub struct Reviewed {
     pub body: Vec<u8>,
 }
 
-/// Decides one AdmissionReview body and renders the response.
+impl ParsedReview<'_> {
+    /// The namespace whose labels the decision needs; `None` for a
+    /// Namespace (judged by its own labels) or a cluster-scoped object.
+    pub fn context_namespace(&self) -> Option<&str> {
+        if self.kind == Kind::Namespace {
+            return None;
+        }
+        let ns = match self.namespace.as_ref() {
+            "" => self
+                .object
+                .as_ref()
+                .and_then(|o| o.meta.namespace.as_str())
+                .unwrap_or(""),
+            ns => ns,
+        };
+        (!ns.is_empty()).then_some(ns)
+    }
+}
+
+/// Decides one AdmissionReview body and renders the response (`meshguard
+/// review`; the server runs `parse` and `decide` with its own namespace
+/// look-up in between).
 pub fn review(
     body: &[u8],
     webhook: Webhook,
@@ -172,19 +193,20 @@ pub fn review(
     now: Timestamp,
 ) -> Result<Reviewed, ReviewError> {
     let parsed = parse(body)?;
-    let ns_labels = if parsed.kind == Kind::Namespace {
-        None
-    } else {
-        let ns = match parsed.namespace.as_ref() {
-            "" => parsed
-                .object
-                .as_ref()
-                .and_then(|o| o.meta.namespace.as_str())
-                .unwrap_or(""),
-            ns => ns,
-        };
-        namespaces.labels(ns)
-    };
+    let labels = parsed
+        .context_namespace()
+        .and_then(|ns| namespaces.labels(ns));
+    Ok(decide(&parsed, webhook, config, labels.as_deref(), now))
+}
+
+/// Decides a parsed review given its namespace's labels.
+pub fn decide(
+    parsed: &ParsedReview<'_>,
+    webhook: Webhook,
+    config: &Config,
+    namespace_labels: Option<&Labels<'_>>,
+    now: Timestamp,
+) -> Reviewed {
     let request = Request {
         operation: parsed.operation,
         kind: parsed.kind,
@@ -193,15 +215,15 @@ pub fn review(
         old_object: parsed.old_object.map(OldObject::Json),
         subresource: parsed.subresource,
     };
-    let decision = engine::evaluate(&request, config, ns_labels.as_deref(), now, webhook);
+    let decision = engine::evaluate(&request, config, namespace_labels, now, webhook);
     let body = render(&parsed.uid, &decision, webhook);
-    Ok(Reviewed {
+    Reviewed {
         kind: parsed.kind,
         operation: parsed.operation,
         dry_run: parsed.dry_run,
         decision,
         body,
-    })
+    }
 }
 
 #[derive(Serialize)]

@@ -4,8 +4,10 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -18,6 +20,7 @@ use crate::engine::Webhook;
 use crate::namespaces::NamespaceMap;
 use crate::report::{self, FailOn, Format};
 use crate::rules::{CATALOGUE, RuleId};
+use crate::server::{self, ServeOptions};
 
 /// meshguard keeps an Istio mesh's rollout invariants true: as a validating
 /// and mutating admission webhook, and as an audit of manifests.
@@ -30,6 +33,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the validating (/validate) and mutating (/mutate) admission
+    /// webhooks over HTTPS, with /healthz and /readyz.
+    Serve(ServeArgs),
     /// Audit manifest files (YAML or JSON, multi-document, Lists,
     /// directories recursively) with the same rules as the webhooks.
     Audit(AuditArgs),
@@ -66,6 +72,80 @@ pub struct AuditArgs {
     /// Exit 1 when a finding at or above this action exists.
     #[arg(long, value_enum, default_value_t = FailOn::Deny)]
     pub fail_on: FailOn,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file, re-read when it changes (default: the built-in
+    /// default).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTPS listener.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Serving certificate chain (PEM), re-read when it changes. Without
+    /// --tls-cert/--tls-key a self-signed certificate is made in memory.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM).
+    #[arg(long)]
+    pub client_ca: Option<PathBuf>,
+    /// Static namespace labels instead of watching the cluster: what `GET
+    /// /api/v1/namespaces` returns, or Namespace documents.
+    #[arg(long)]
+    pub namespaces: Option<PathBuf>,
+    /// Where to write the CA of the self-signed certificate.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("meshguard-ca.pem"))]
+    pub ca_out: PathBuf,
+    /// Largest accepted request body, in bytes (a review carries the object
+    /// and the old object, each up to the API server's 3 MiB).
+    #[arg(long, default_value_t = 7 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time allowed for a TLS handshake and for request headers.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Time allowed for a request body.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Interval of HTTP/2 keep-alive pings on idle connections.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// On SIGTERM, time allowed for requests in flight to finish.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// How often the config and certificate files are re-read.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub reload_interval: Duration,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// Parses `250ms`, `5s`, `2m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 250ms, 5s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("`{s}` is not a duration such as 250ms, 5s or 2m")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,6 +230,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
     let mut stdout = std::io::stdout().lock();
     match cli.command {
+        Command::Serve(args) => {
+            serve(args)?;
+            Ok(Exit::Clean)
+        }
         Command::Audit(args) => {
             let exit = audit(args, now, &mut stdout)?;
             Ok(exit)
@@ -177,6 +261,45 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Clean)
         }
     }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let opts = ServeOptions {
+        listen: args.listen,
+        config: args.config,
+        tls: args.tls_cert.zip(args.tls_key),
+        client_ca: args.client_ca,
+        namespaces: args.namespaces,
+        ca_out: args.ca_out,
+        body_limit: args.max_body_bytes,
+        max_connections: args.max_connections.max(1),
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        idle_timeout: args.idle_timeout,
+        grace: args.grace,
+        reload_interval: args.reload_interval.max(Duration::from_millis(10)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(server::run(opts))?;
+    Ok(())
+}
+
+/// Logs go to stderr; `MESHGUARD_LOG` sets the filter (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {

@@ -7,6 +7,8 @@ use clap::Parser;
 use meshguard::cli::{self, Cli, Exit};
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (server and kube client).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let exit = match cli::run(cli) {
         Ok(exit) => exit,

@@ -432,7 +432,11 @@ impl<'a> Object<'a> {
                 (raw.metadata.0.unwrap_or_default(), template)
             }
         };
-        Ok(Object::new(kind, meta, Body::Workload(template.map(Box::new))))
+        Ok(Object::new(
+            kind,
+            meta,
+            Body::Workload(template.map(Box::new)),
+        ))
     }
 
     fn new(kind: Kind, meta: Meta<'a>, body: Body<'a>) -> Object<'a> {

@@ -1,0 +1,445 @@
+//! `meshguard serve`: the admission webhooks over HTTPS (SPEC section 8).
+//!
+//! Transport only: TLS accept with a handshake timeout, HTTP/1.1 and HTTP/2
+//! by ALPN, header and body timeouts, a body limit, a connection cap,
+//! graceful drain on SIGTERM. Every decision goes through
+//! `admission::parse` + `admission::decide`, the code path of `meshguard
+//! review`, so the two can never disagree. Bad input gets a 4xx with a
+//! message, never a 5xx and never a panic.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use jiff::Timestamp;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::admission::{self, Reviewed};
+use crate::config::Config;
+use crate::engine::Webhook;
+use crate::namespace_watch::NamespaceView;
+use crate::reload;
+use crate::rules::Action;
+use crate::tls::{self, Resolver};
+
+/// Everything `serve` needs, parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub config: Option<PathBuf>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub client_ca: Option<PathBuf>,
+    pub namespaces: Option<PathBuf>,
+    /// Where the self-signed CA is written when no certificate is given.
+    pub ca_out: PathBuf,
+    pub body_limit: usize,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub grace: Duration,
+    pub reload_interval: Duration,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Namespaces(#[from] crate::namespaces::NamespaceFileError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write the self-signed CA to {path}: {source}")]
+    WriteCa {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// State shared by every request.
+pub struct AppState {
+    pub config: ArcSwap<Config>,
+    pub namespaces: NamespaceView,
+    pub resolver: Arc<Resolver>,
+    body_limit: usize,
+    body_timeout: Duration,
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Loads config, certificates and the namespace view, binds, and serves
+/// until SIGTERM or Ctrl-C; then drains and returns.
+pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
+    // Everything is checked before binding: a bad Secret or ConfigMap fails
+    // the start with a clear message instead of serving errors.
+    let config = match &opts.config {
+        Some(path) => Config::parse(&String::from_utf8_lossy(&read(path)?))?,
+        None => Config::default(),
+    };
+    let pair = match &opts.tls {
+        Some((cert, key)) => tls::load_pair(&read(cert)?, &read(key)?, tls::unix_now())?,
+        None => self_signed(&opts.ca_out)?,
+    };
+    tracing::info!(not_after = pair.not_after, "serving certificate loaded");
+    let resolver = Arc::new(Resolver::new(pair));
+    let client_ca = opts.client_ca.as_ref().map(read).transpose()?;
+    let server_config = tls::server_config(resolver.clone(), client_ca.as_deref())?;
+    let namespaces = match &opts.namespaces {
+        Some(path) => NamespaceView::Static(crate::namespaces::NamespaceMap::load(path)?),
+        None => match crate::namespace_watch::cluster_client().await {
+            Some(client) => {
+                NamespaceView::Cluster(crate::namespace_watch::ClusterNamespaces::start(client))
+            }
+            None => {
+                tracing::info!(
+                    "no cluster configured: namespace view off, rules use the pods' own markers"
+                );
+                NamespaceView::Off
+            }
+        },
+    };
+    let state = Arc::new(AppState {
+        config: ArcSwap::from_pointee(config),
+        namespaces,
+        resolver,
+        body_limit: opts.body_limit,
+        body_timeout: opts.body_timeout,
+    });
+    reload::spawn(&opts, state.clone());
+
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: opts.listen,
+        source,
+    })?;
+    tracing::info!(addr = %local, "listening (HTTPS: /validate, /mutate, /healthz, /readyz)");
+    serve(
+        listener,
+        TlsAcceptor::from(Arc::new(server_config)),
+        router(state),
+        &opts,
+    )
+    .await;
+    Ok(())
+}
+
+fn self_signed(ca_out: &PathBuf) -> Result<tls::Pair, ServeError> {
+    let names = ["localhost", "127.0.0.1", "meshguard.meshguard-system.svc"].map(String::from);
+    let generated = tls::generate(&names, 365)?;
+    std::fs::write(ca_out, &generated.ca_pem).map_err(|source| ServeError::WriteCa {
+        path: ca_out.display().to_string(),
+        source,
+    })?;
+    eprintln!(
+        "meshguard: no --tls-cert/--tls-key given: serving a self-signed certificate for {}.\nmeshguard: its CA is written to {} (use it with curl --cacert):\n{}",
+        names.join(", "),
+        ca_out.display(),
+        generated.ca_pem.trim_end()
+    );
+    Ok(tls::load_pair(
+        generated.cert_pem.as_bytes(),
+        generated.key_pem.as_bytes(),
+        tls::unix_now(),
+    )?)
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn validate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    admit(&state, Webhook::Validate, &headers, body).await
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    admit(&state, Webhook::Mutate, &headers, body).await
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.namespaces.readiness() {
+        Ok(view) => (
+            StatusCode::OK,
+            format!("ready: config loaded, certificate loaded, {view}\n"),
+        )
+            .into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+fn bad_request(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut message = message.into();
+    message.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+/// Reads, decides and answers one AdmissionReview.
+async fn admit(state: &AppState, webhook: Webhook, headers: &HeaderMap, body: Body) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return bad_request(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json (an admission.k8s.io/v1 AdmissionReview)",
+        );
+    }
+    let collected = tokio::time::timeout(
+        state.body_timeout,
+        Limited::new(body, state.body_limit).collect(),
+    )
+    .await;
+    let bytes = match collected {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return bad_request(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than the limit of {} bytes", state.body_limit),
+            );
+        }
+        Ok(Err(e)) => {
+            return bad_request(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            );
+        }
+        Err(_) => {
+            return bad_request(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        }
+    };
+    let parsed = match admission::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(webhook = webhook.as_str(), error = %e, "bad request");
+            return bad_request(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let labels = match parsed.context_namespace() {
+        Some(ns) => state.namespaces.labels(ns).await,
+        None => None,
+    };
+    let config = state.config.load();
+    let reviewed = admission::decide(
+        &parsed,
+        webhook,
+        &config,
+        labels.as_deref(),
+        Timestamp::now(),
+    );
+    log_decision(webhook, &parsed, &reviewed);
+    ([(header::CONTENT_TYPE, "application/json")], reviewed.body).into_response()
+}
+
+/// One log line per request: denials and warnings at info, the rest at
+/// debug (CONVENTIONS habit 10: fields, not format strings).
+fn log_decision(webhook: Webhook, parsed: &admission::ParsedReview<'_>, reviewed: &Reviewed) {
+    let d = &reviewed.decision;
+    let rules = |action: Action| {
+        d.findings
+            .iter()
+            .filter(|f| f.action == action)
+            .map(|f| f.rule.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (denied, warned) = (rules(Action::Deny), rules(Action::Warn));
+    let patched = d
+        .mutations
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let name = parsed.object.as_ref().map(|o| o.name()).unwrap_or("");
+    let (webhook, kind, ns, op) = (
+        webhook.as_str(),
+        reviewed.kind.as_str(),
+        parsed.namespace.as_ref(),
+        reviewed.operation.as_str(),
+    );
+    let dry_run = reviewed.dry_run;
+    if !denied.is_empty() {
+        tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %denied, warnings = %warned, "denied");
+    } else if !warned.is_empty() {
+        tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %warned, "allowed with warnings");
+    } else {
+        tracing::debug!(webhook, kind, ns, name, op, dry_run, patches = %patched, "allowed");
+    }
+}
+
+/// Accepts connections until a shutdown signal, then drains.
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, opts: &ServeOptions) {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(opts.max_connections));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Some(opts.idle_timeout))
+        .keep_alive_timeout(opts.header_timeout);
+    let builder = Arc::new(builder);
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        // The cap: wait for a free slot before accepting; waiting clients sit
+        // in the kernel's backlog.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let handshake_timeout = opts.header_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Some(tls) = handshake(stream, peer, &acceptor, handshake_timeout).await else {
+                return;
+            };
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(
+        grace_seconds = opts.grace.as_secs(),
+        "shutting down: draining requests in flight"
+    );
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("drained"),
+        _ = tokio::time::sleep(opts.grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+/// TLS handshake with a deadline. A client speaking plain HTTP to the TLS
+/// port gets a readable 400 instead of a silent close.
+async fn handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: &TlsAcceptor,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] != 0x16 => {
+            const BODY: &str = "This port speaks HTTPS only: use https://\n";
+            let reply = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+                BODY.len()
+            );
+            let mut stream = stream;
+            let _ = stream.write_all(reply.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+        Ok(Ok(_)) => {}
+        _ => return None,
+    }
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
