@@ -35,7 +35,7 @@ pub struct Config {
     /// SPEC section 3: UPDATEs are denied only for newly broken rules.
     pub ratcheting: bool,
     pub mutations: Mutations,
-    rules: Vec<RuleSettings>,
+    pub(crate) rules: Vec<RuleSettings>,
     /// MG102: the labels every pod template must carry.
     pub mesh_labels: Vec<MeshLabel>,
     /// MG405: the allowed canary weights; empty = any weight.

@@ -14,21 +14,6 @@ use serde_json::Value;
 
 use crate::util::{data, meshguard, now, stdout};
 
-/// Expectations that name rules not implemented yet. Empty: every review is
-/// compared in full.
-const PENDING: &[&str] = &[
-    "0115-validate-CREATE-PeerAuthentication-payments-legacy-permissive.json",
-    "0118-validate-CREATE-AuthorizationPolicy-payments-allow-everything.json",
-    "0119-validate-CREATE-AuthorizationPolicy-payments-any-caller.json",
-    "0121-validate-CREATE-DestinationRule-payments-orders-plaintext.json",
-    "0122-validate-CREATE-DestinationRule-payments-payments-api.json",
-    "0124-validate-CREATE-VirtualService-payments-orders.json",
-    "0126-validate-CREATE-Gateway-payments-insecure.json",
-    "0128-validate-CREATE-ServiceEntry-payments-sneaky.json",
-    "0129-validate-CREATE-Sidecar-payments-default.json",
-    "0142-validate-CREATE-PeerAuthentication-legacy-mtls-off.json",
-];
-
 fn expected() -> BTreeMap<String, Value> {
     let text = std::fs::read_to_string(data("expected.json")).expect("expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
@@ -77,9 +62,6 @@ fn every_captured_review_gets_the_expected_decision() {
         );
         assert_eq!(response["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(response["kind"], "AdmissionReview");
-        if PENDING.contains(&file.as_str()) {
-            continue;
-        }
         compared += 1;
         let mut got = BTreeMap::new();
         match webhook {
@@ -135,7 +117,7 @@ fn every_captured_review_gets_the_expected_decision() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(compared + PENDING.len(), 122);
+    assert_eq!(compared, 122);
 }
 
 /// `meshguard review` prints byte for byte what the library (and so the

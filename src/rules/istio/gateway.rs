@@ -1,0 +1,319 @@
+//! MG406 gateway-tls: a Gateway terminates TLS on its HTTPS/TLS servers and
+//! redirects plain HTTP (SPEC section 4).
+//!
+//! Each `spec.servers[i]` is judged by its `port.protocol`, compared without
+//! regard to case as Istio does:
+//!
+//! * `HTTPS` / `TLS`: `tls.mode` must be `SIMPLE` or `MUTUAL` with a
+//!   `credentialName` (or the newer `credentialNames`), or `ISTIO_MUTUAL`.
+//!   No `tls`, a `tls` without a mode (Istio's default is PASSTHROUGH) and
+//!   the passthrough modes do not terminate TLS at the gateway.
+//! * `HTTP`: `tls.httpsRedirect` must be `true`.
+//! * any other protocol, and modes we do not know, are not judged.
+
+use serde_json::Value;
+
+use super::{Choice, choice, is_set, items, map, text};
+use crate::rules::{RuleId, Violation};
+
+pub(super) fn check(spec: &Value, out: &mut Vec<Violation>) {
+    for (i, server) in items(spec, "servers").iter().enumerate() {
+        let Some(protocol) = map(server, "port").and_then(|p| text(p, "protocol")) else {
+            continue;
+        };
+        let path = format!("spec.servers[{i}]");
+        let hosts = hosts(server);
+        match protocol.to_ascii_uppercase().as_str() {
+            "HTTPS" | "TLS" => terminates_tls(&path, protocol, &hosts, server, out),
+            "HTTP" => redirects(&path, &hosts, server, out),
+            _ => {}
+        }
+    }
+}
+
+/// The server's hosts for messages: `shop.example.com, pay.example.com`.
+fn hosts(server: &Value) -> String {
+    let names: Vec<&str> = items(server, "hosts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if names.is_empty() {
+        "no hosts".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn terminates_tls(
+    path: &str,
+    protocol: &str,
+    hosts: &str,
+    server: &Value,
+    out: &mut Vec<Violation>,
+) {
+    let fix_simple = format!(
+        "Give {path} `tls: {{mode: SIMPLE, credentialName: <secret with the certificate for {hosts}>}}` (or MUTUAL to require client certificates)."
+    );
+    let Some(tls) = map(server, "tls") else {
+        out.push(
+            Violation::new(
+                RuleId::MG406,
+                format!("{path}.tls"),
+                format!("{protocol} server for {hosts} has no `tls`, so the gateway does not terminate TLS"),
+            )
+            .with_fix(fix_simple),
+        );
+        return;
+    };
+    let mode = match choice(tls, "mode") {
+        Choice::Is("ISTIO_MUTUAL") => return,
+        Choice::Is(mode @ ("SIMPLE" | "MUTUAL")) => mode,
+        Choice::Is(mode @ ("PASSTHROUGH" | "AUTO_PASSTHROUGH")) => {
+            out.push(
+                Violation::new(
+                    RuleId::MG406,
+                    format!("{path}.tls.mode"),
+                    format!("{protocol} server for {hosts} has tls.mode {mode}: the gateway forwards the encrypted stream without terminating TLS, so it cannot apply HTTP routing or policy"),
+                )
+                .with_fix(fix_simple),
+            );
+            return;
+        }
+        Choice::Unset => {
+            out.push(
+                Violation::new(
+                    RuleId::MG406,
+                    format!("{path}.tls.mode"),
+                    format!("{protocol} server for {hosts} has a `tls` without a mode, which Istio reads as PASSTHROUGH: the gateway does not terminate TLS"),
+                )
+                .with_fix(fix_simple),
+            );
+            return;
+        }
+        // A mode we do not know (OPTIONAL_MUTUAL, a future one) or of the
+        // wrong type: never a reason to deny.
+        Choice::Is(_) | Choice::Unreadable => return,
+    };
+    if is_set(tls.get("credentialName")) || is_set(tls.get("credentialNames")) {
+        return;
+    }
+    out.push(
+        Violation::new(
+            RuleId::MG406,
+            format!("{path}.tls.credentialName"),
+            format!("{protocol} server for {hosts} has tls.mode {mode} without a `credentialName`: the gateway has no Secret to take its certificate from"),
+        )
+        .with_fix(format!(
+            "Set {path}.tls.credentialName to the Secret (in the gateway's namespace) holding the certificate for {hosts}."
+        )),
+    );
+}
+
+fn redirects(path: &str, hosts: &str, server: &Value, out: &mut Vec<Violation>) {
+    let redirect = map(server, "tls")
+        .and_then(|t| t.get("httpsRedirect"))
+        .and_then(Value::as_bool);
+    if redirect == Some(true) {
+        return;
+    }
+    out.push(
+        Violation::new(
+            RuleId::MG406,
+            format!("{path}.tls.httpsRedirect"),
+            format!("plain HTTP server for {hosts} does not redirect to HTTPS, so it serves users in plain text"),
+        )
+        .with_fix(format!("Set `{path}.tls: {{httpsRedirect: true}}`.")),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::testing::{message, run, table};
+    use crate::config::Config;
+    use crate::rules::RuleId;
+
+    fn server(protocol: &str, tls: Value) -> Value {
+        let mut s = json!({"port": {"number": 443, "name": "p", "protocol": protocol}, "hosts": ["shop.example.com"]});
+        if !tls.is_null() {
+            s["tls"] = tls;
+        }
+        json!({"selector": {"istio": "ingressgateway"}, "servers": [s]})
+    }
+
+    #[test]
+    fn tls_servers_terminate_tls() {
+        let none: &[&str] = &[];
+        table(
+            "Gateway",
+            RuleId::MG406,
+            &Config::default(),
+            vec![
+                (
+                    "https simple with credential",
+                    "networking.istio.io/v1",
+                    server(
+                        "HTTPS",
+                        json!({"mode": "SIMPLE", "credentialName": "shop-tls"}),
+                    ),
+                    none,
+                ),
+                (
+                    "tls mutual with credential v1beta1",
+                    "networking.istio.io/v1beta1",
+                    server(
+                        "TLS",
+                        json!({"mode": "MUTUAL", "credentialName": "shop-tls"}),
+                    ),
+                    none,
+                ),
+                (
+                    "credentialNames list",
+                    "networking.istio.io/v1",
+                    server(
+                        "HTTPS",
+                        json!({"mode": "SIMPLE", "credentialNames": ["rsa", "ecdsa"]}),
+                    ),
+                    none,
+                ),
+                (
+                    "istio mutual needs no credential",
+                    "networking.istio.io/v1alpha3",
+                    server("TLS", json!({"mode": "ISTIO_MUTUAL"})),
+                    none,
+                ),
+                (
+                    "https without tls",
+                    "networking.istio.io/v1",
+                    server("HTTPS", Value::Null),
+                    &["spec.servers[0].tls"],
+                ),
+                (
+                    "lower-case protocol is Istio's too",
+                    "networking.istio.io/v1",
+                    server("https", Value::Null),
+                    &["spec.servers[0].tls"],
+                ),
+                (
+                    "simple without credential",
+                    "networking.istio.io/v1",
+                    server("HTTPS", json!({"mode": "SIMPLE"})),
+                    &["spec.servers[0].tls.credentialName"],
+                ),
+                (
+                    "empty credential",
+                    "networking.istio.io/v1",
+                    server("TLS", json!({"mode": "MUTUAL", "credentialName": ""})),
+                    &["spec.servers[0].tls.credentialName"],
+                ),
+                (
+                    "passthrough",
+                    "networking.istio.io/v1",
+                    server("TLS", json!({"mode": "PASSTHROUGH"})),
+                    &["spec.servers[0].tls.mode"],
+                ),
+                (
+                    "auto passthrough",
+                    "networking.istio.io/v1alpha3",
+                    server("TLS", json!({"mode": "AUTO_PASSTHROUGH"})),
+                    &["spec.servers[0].tls.mode"],
+                ),
+                (
+                    "tls without a mode",
+                    "networking.istio.io/v1",
+                    server("HTTPS", json!({"credentialName": "x"})),
+                    &["spec.servers[0].tls.mode"],
+                ),
+                (
+                    "unknown mode",
+                    "networking.istio.io/v1",
+                    server("HTTPS", json!({"mode": "OPTIONAL_MUTUAL"})),
+                    none,
+                ),
+                (
+                    "tls of the wrong type",
+                    "networking.istio.io/v1",
+                    server("HTTPS", json!("SIMPLE")),
+                    &["spec.servers[0].tls"],
+                ),
+                (
+                    "tcp is not judged",
+                    "networking.istio.io/v1",
+                    server("TCP", Value::Null),
+                    none,
+                ),
+                (
+                    "grpc is not judged",
+                    "networking.istio.io/v1",
+                    server("GRPC", Value::Null),
+                    none,
+                ),
+                (
+                    "no protocol",
+                    "networking.istio.io/v1",
+                    json!({"servers": [{"port": {"number": 443}}]}),
+                    none,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn plain_http_servers_redirect() {
+        let none: &[&str] = &[];
+        table(
+            "Gateway",
+            RuleId::MG406,
+            &Config::default(),
+            vec![
+                (
+                    "redirect",
+                    "networking.istio.io/v1",
+                    server("HTTP", json!({"httpsRedirect": true})),
+                    none,
+                ),
+                (
+                    "no redirect",
+                    "networking.istio.io/v1",
+                    server("HTTP", Value::Null),
+                    &["spec.servers[0].tls.httpsRedirect"],
+                ),
+                (
+                    "redirect false",
+                    "networking.istio.io/v1beta1",
+                    server("HTTP", json!({"httpsRedirect": false})),
+                    &["spec.servers[0].tls.httpsRedirect"],
+                ),
+                (
+                    "redirect as a string",
+                    "networking.istio.io/v1",
+                    server("HTTP", json!({"httpsRedirect": "true"})),
+                    &["spec.servers[0].tls.httpsRedirect"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_gateways() {
+        let cfg = Config::default();
+        let public = json!({"selector": {"istio": "ingressgateway"}, "servers": [
+            {"hosts": ["shop.example.com"], "port": {"name": "https", "number": 443, "protocol": "HTTPS"},
+             "tls": {"credentialName": "shop-example-com-tls", "mode": "SIMPLE"}},
+            {"hosts": ["shop.example.com"], "port": {"name": "http", "number": 80, "protocol": "HTTP"},
+             "tls": {"httpsRedirect": true}}]});
+        assert!(run("networking.istio.io/v1beta1", "Gateway", public, &cfg).is_empty());
+        let insecure = json!({"servers": [
+            {"hosts": ["pay.example.com"], "port": {"name": "http", "number": 80, "protocol": "HTTP"}},
+            {"hosts": ["pay.example.com"], "port": {"name": "https", "number": 443, "protocol": "HTTPS"}}]});
+        let found = run("networking.istio.io/v1beta1", "Gateway", insecure, &cfg);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let msg = message(&found, RuleId::MG406, "spec.servers[1].tls");
+        assert!(
+            msg.contains("pay.example.com") && msg.contains("HTTPS"),
+            "{msg}"
+        );
+        assert!(found[1].fix_text().contains("credentialName"));
+    }
+}
