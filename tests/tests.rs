@@ -4,7 +4,12 @@
 mod bad_input;
 mod cli;
 mod fixtures;
+mod harness;
 mod mutations;
+mod pki;
 mod policy;
+mod server;
+mod server_namespaces;
+mod server_tls;
 mod util;
 mod workload_rules;

@@ -1,0 +1,291 @@
+//! Running the real `meshguard serve` binary on 127.0.0.1 with an ephemeral
+//! port, and talking to it over real TLS (no mocks of HTTP or TLS).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `meshguard serve`, killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts the server with `args` (plus `--listen 127.0.0.1:0` and JSON
+    /// logs) and waits until it listens.
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshguard"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("KUBECONFIG")
+            .env("HOME", std::env::temp_dir())
+            .env(
+                "MESHGUARD_LOG",
+                "debug,kube=info,hyper=info,rustls=info,tower=info,h2=info",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("meshguard serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            logs,
+        };
+        let addr = wait_for(Duration::from_secs(30), || {
+            server
+                .log_field("listening", "addr")
+                .and_then(|a| a.parse().ok())
+        });
+        match addr {
+            Some(a) => server.addr = a,
+            None => panic!("server did not start:\n{}", server.log_text()),
+        }
+        server
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().expect("logs").join("\n")
+    }
+
+    /// The value of `field` in the first JSON log line whose message
+    /// starts with `message`.
+    pub fn log_field(&self, message: &str, field: &str) -> Option<String> {
+        let logs = self.logs.lock().expect("logs");
+        logs.iter().find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            let fields = v.get("fields")?;
+            if !fields.get("message")?.as_str()?.starts_with(message) {
+                return None;
+            }
+            fields.get(field).map(|f| {
+                f.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| f.to_string())
+            })
+        })
+    }
+
+    pub fn count_logs(&self, message: &str) -> usize {
+        self.logs
+            .lock()
+            .expect("logs")
+            .iter()
+            .filter(|l| l.contains(message))
+            .count()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                return s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("server did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// TLS client settings for talking to a server whose CA is `ca_pem`.
+pub fn client_config(
+    ca_pem: &[u8],
+    identity: Option<(&[u8], &[u8])>,
+    alpn: &[&[u8]],
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.expect("CA PEM")).expect("CA cert");
+    }
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .expect("cert");
+            let key = PrivateKeyDer::from_pem_slice(key).expect("key");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client auth")
+        }
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// Opens a TLS connection to the server as `localhost`.
+pub async fn connect(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("name");
+    TlsConnector::from(config).connect(name, tcp).await
+}
+
+/// A keep-alive HTTP connection (HTTP/2 when ALPN chose it).
+pub enum Conn {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+/// A response: status and body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+    pub version: hyper::Version,
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<Conn> {
+        let tls = connect(addr, config).await?;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = TokioIo::new(tls);
+        let to_io = |e: hyper::Error| std::io::Error::other(e);
+        if h2 {
+            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(to_io)?;
+            tokio::spawn(conn);
+            Ok(Conn::H2(send))
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(to_io)?;
+            tokio::spawn(conn);
+            Ok(Conn::H1(send))
+        }
+    }
+
+    pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
+        let resp = match self {
+            Conn::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+            Conn::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+        };
+        let status = resp.status().as_u16();
+        let version = resp.version();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            status,
+            body,
+            version,
+        })
+    }
+
+    /// POSTs JSON to `path`.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Reply, hyper::Error> {
+        self.send(post(path, "application/json", body)).await
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<Reply, hyper::Error> {
+        let req = Request::get(path)
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        self.send(req).await
+    }
+}
+
+pub fn post(path: &str, content_type: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+    Request::post(path)
+        .header("host", "localhost")
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .expect("request")
+}
+
+/// The self-signed CA the server wrote.
+pub fn read_ca(path: &Path) -> Vec<u8> {
+    wait_for(Duration::from_secs(10), || {
+        std::fs::read(path).ok().filter(|b| !b.is_empty())
+    })
+    .expect("CA file written")
+}
+
+/// A fresh directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    crate::bad_input::tempdir(name)
+}
