@@ -35,7 +35,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the validating (/validate) and mutating (/mutate) admission
     /// webhooks over HTTPS, with /healthz and /readyz.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Audit manifest files (YAML or JSON, multi-document, Lists,
     /// directories recursively) with the same rules as the webhooks.
     Audit(AuditArgs),
@@ -52,6 +52,29 @@ pub enum Command {
     /// Print or check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Issue a CA and a serving certificate for the webhook's Service:
+    /// ca.crt, tls.crt, tls.key and webhook-ca-patch.yaml (for
+    /// deploy/overlays/static-certs).
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long, default_value = "meshguard")]
+    pub service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = "meshguard-system")]
+    pub namespace: String,
+    /// Where to write the files (created if missing).
+    #[arg(long)]
+    pub out_dir: PathBuf,
+    /// Validity of the certificates, in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +106,10 @@ pub struct ServeArgs {
     /// Address of the HTTPS listener.
     #[arg(long, default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
+    /// Address of the plain-HTTP metrics listener (`GET /metrics`,
+    /// OpenMetrics text), or `off`.
+    #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_metrics_listen)]
+    pub metrics_listen: MetricsListen,
     /// Serving certificate chain (PEM), re-read when it changes. Without
     /// --tls-cert/--tls-key a self-signed certificate is made in memory.
     #[arg(long, requires = "tls_key")]
@@ -132,6 +159,19 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Plain,
     Json,
+}
+
+/// `--metrics-listen`: an address, or `off` for no metrics listener.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    if s == "off" {
+        return Ok(MetricsListen(None));
+    }
+    s.parse()
+        .map(|a| MetricsListen(Some(a)))
+        .map_err(|e| format!("`{s}` is neither an address such as 0.0.0.0:8080 nor `off`: {e}"))
 }
 
 /// Parses `250ms`, `5s`, `2m`.
@@ -231,7 +271,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Serve(args) => {
-            serve(args)?;
+            serve(*args)?;
             Ok(Exit::Clean)
         }
         Command::Audit(args) => {
@@ -255,6 +295,26 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             stdout.write_all(config::DEFAULT_YAML.as_bytes())?;
             Ok(Exit::Clean)
         }
+        Command::Certs(args) => {
+            let opts = crate::certs::CertsOptions {
+                service: args.service,
+                namespace: args.namespace,
+                out_dir: args.out_dir,
+                days: args.days,
+                force: args.force,
+            };
+            let written = crate::certs::write(&opts)?;
+            for path in &written {
+                writeln!(stdout, "wrote {}", path.display())?;
+            }
+            writeln!(
+                stdout,
+                "serving certificate for {}, valid {} days",
+                crate::certs::dns_names(&opts.service, &opts.namespace).join(", "),
+                opts.days
+            )?;
+            Ok(Exit::Clean)
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(&file).with_context(|| format!("{}", file.display()))?;
             writeln!(stdout, "{}: valid", file.display())?;
@@ -267,6 +327,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let opts = ServeOptions {
         listen: args.listen,
+        metrics_listen: args.metrics_listen.0,
         config: args.config,
         tls: args.tls_cert.zip(args.tls_key),
         client_ca: args.client_ca,

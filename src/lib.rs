@@ -14,12 +14,14 @@
 
 pub mod admission;
 pub mod audit;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod documents;
 pub mod engine;
 pub mod injection;
 pub mod lenient;
+pub mod metrics;
 pub mod mutate;
 pub mod namespace_watch;
 pub mod namespaces;

@@ -57,6 +57,23 @@ impl NamespaceView {
             NamespaceView::Cluster(_) => Err("namespace view not synced yet".to_owned()),
         }
     }
+
+    /// The view's numbers for the metrics: a static view or a view that is
+    /// off by design counts as synced.
+    pub fn metrics_state(&self) -> crate::metrics::ViewState {
+        let ready = self.readiness().is_ok();
+        let (synced, namespaces, watch_restarts) = match self {
+            NamespaceView::Off => (true, 0, 0),
+            NamespaceView::Static(map) => (true, map.len(), 0),
+            NamespaceView::Cluster(c) => (c.is_synced(), c.len(), c.restarts()),
+        };
+        crate::metrics::ViewState {
+            ready,
+            synced,
+            namespaces,
+            watch_restarts,
+        }
+    }
 }
 
 /// Namespace labels kept from a cluster watch.

@@ -61,9 +61,14 @@ pub fn spawn(opts: &ServeOptions, state: Arc<AppState>) {
                 match Config::parse(&String::from_utf8_lossy(&new[0])) {
                     Ok(c) => {
                         state.config.store(Arc::new(c));
+                        let hash = crate::metrics::content_hash(&new[0]);
+                        state
+                            .metrics
+                            .config_loaded(Some(hash), tls::unix_now() as f64);
                         tracing::info!("config reloaded");
                     }
                     Err(e) => {
+                        state.metrics.config_loaded(None, 0.0);
                         tracing::error!(error = %e, "config reload refused; the previous config stays in force")
                     }
                 }
@@ -72,9 +77,11 @@ pub fn spawn(opts: &ServeOptions, state: Arc<AppState>) {
                 match tls::load_pair(&new[0], &new[1], tls::unix_now()) {
                     Ok(pair) => {
                         tracing::info!(not_after = pair.not_after, "serving certificate reloaded");
+                        state.metrics.certificate_loaded(Some(pair.not_after), true);
                         state.resolver.set(pair);
                     }
                     Err(e) => {
+                        state.metrics.certificate_loaded(None, true);
                         tracing::error!(error = %e, "certificate reload refused; the previous certificate keeps serving")
                     }
                 }

@@ -33,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admission::{self, Reviewed};
 use crate::config::Config;
 use crate::engine::Webhook;
+use crate::metrics::{BadRequest, Metrics};
 use crate::namespace_watch::NamespaceView;
 use crate::reload;
 use crate::rules::Action;
@@ -42,6 +43,8 @@ use crate::tls::{self, Resolver};
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// Plain-HTTP listener of `GET /metrics`; `None` = no metrics listener.
+    pub metrics_listen: Option<SocketAddr>,
     pub config: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub client_ca: Option<PathBuf>,
@@ -88,6 +91,7 @@ pub struct AppState {
     pub config: ArcSwap<Config>,
     pub namespaces: NamespaceView,
     pub resolver: Arc<Resolver>,
+    pub metrics: Metrics,
     body_limit: usize,
     body_timeout: Duration,
 }
@@ -104,15 +108,25 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, ServeError> {
 pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     // Everything is checked before binding: a bad Secret or ConfigMap fails
     // the start with a clear message instead of serving errors.
-    let config = match &opts.config {
-        Some(path) => Config::parse(&String::from_utf8_lossy(&read(path)?))?,
-        None => Config::default(),
+    let metrics = Metrics::new();
+    let (config, config_hash) = match &opts.config {
+        Some(path) => {
+            let bytes = read(path)?;
+            let config = Config::parse(&String::from_utf8_lossy(&bytes))?;
+            (config, crate::metrics::content_hash(&bytes))
+        }
+        None => (
+            Config::default(),
+            crate::metrics::content_hash(crate::config::DEFAULT_YAML.as_bytes()),
+        ),
     };
+    metrics.config_loaded(Some(config_hash), tls::unix_now() as f64);
     let pair = match &opts.tls {
         Some((cert, key)) => tls::load_pair(&read(cert)?, &read(key)?, tls::unix_now())?,
         None => self_signed(&opts.ca_out)?,
     };
     tracing::info!(not_after = pair.not_after, "serving certificate loaded");
+    metrics.certificate_loaded(Some(pair.not_after), false);
     let resolver = Arc::new(Resolver::new(pair));
     let client_ca = opts.client_ca.as_ref().map(read).transpose()?;
     let server_config = tls::server_config(resolver.clone(), client_ca.as_deref())?;
@@ -134,10 +148,14 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         config: ArcSwap::from_pointee(config),
         namespaces,
         resolver,
+        metrics,
         body_limit: opts.body_limit,
         body_timeout: opts.body_timeout,
     });
     reload::spawn(&opts, state.clone());
+    if let Some(addr) = opts.metrics_listen {
+        serve_metrics(addr, state.clone()).await?;
+    }
 
     let listener = TcpListener::bind(opts.listen)
         .await
@@ -158,6 +176,32 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     )
     .await;
     Ok(())
+}
+
+/// Binds the plain-HTTP metrics listener and serves it in the background
+/// (it ends with the process).
+async fn serve_metrics(addr: SocketAddr, state: Arc<AppState>) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    tracing::info!(addr = %local, "metrics listening (HTTP: /metrics)");
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    });
+    Ok(())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state.metrics.encode(state.namespaces.metrics_state());
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 fn self_signed(ca_out: &PathBuf) -> Result<tls::Pair, ServeError> {
@@ -224,18 +268,44 @@ fn bad_request(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Reads, decides and answers one AdmissionReview.
+/// Reads, decides and answers one AdmissionReview, and counts it.
 async fn admit(state: &AppState, webhook: Webhook, headers: &HeaderMap, body: Body) -> Response {
+    let started = std::time::Instant::now();
+    let _in_flight = state.metrics.in_flight();
+    match answer(state, webhook, headers, body).await {
+        Ok((reviewed, response)) => {
+            state.metrics.decided(webhook, &reviewed, started.elapsed());
+            response
+        }
+        Err((reason, response)) => {
+            state.metrics.refused(webhook, reason, started.elapsed());
+            response
+        }
+    }
+}
+
+/// A request refused before a decision: why, and the 4xx answer.
+type Refusal = (BadRequest, Response);
+
+async fn answer(
+    state: &AppState,
+    webhook: Webhook,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Reviewed, Response), Refusal> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return bad_request(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json (an admission.k8s.io/v1 AdmissionReview)",
-        );
+        return Err((
+            BadRequest::ContentType,
+            bad_request(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json (an admission.k8s.io/v1 AdmissionReview)",
+            ),
+        ));
     }
     let collected = tokio::time::timeout(
         state.body_timeout,
@@ -245,29 +315,41 @@ async fn admit(state: &AppState, webhook: Webhook, headers: &HeaderMap, body: Bo
     let bytes = match collected {
         Ok(Ok(c)) => c.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return bad_request(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than the limit of {} bytes", state.body_limit),
-            );
+            return Err((
+                BadRequest::TooLarge,
+                bad_request(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body larger than the limit of {} bytes", state.body_limit),
+                ),
+            ));
         }
         Ok(Err(e)) => {
-            return bad_request(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            );
+            return Err((
+                BadRequest::Invalid,
+                bad_request(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                ),
+            ));
         }
         Err(_) => {
-            return bad_request(
-                StatusCode::REQUEST_TIMEOUT,
-                "the body did not arrive in time",
-            );
+            return Err((
+                BadRequest::Timeout,
+                bad_request(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive in time",
+                ),
+            ));
         }
     };
     let parsed = match admission::parse(&bytes) {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(webhook = webhook.as_str(), error = %e, "bad request");
-            return bad_request(StatusCode::BAD_REQUEST, e.to_string());
+            return Err((
+                BadRequest::Invalid,
+                bad_request(StatusCode::BAD_REQUEST, e.to_string()),
+            ));
         }
     };
     let labels = match parsed.context_namespace() {
@@ -275,7 +357,7 @@ async fn admit(state: &AppState, webhook: Webhook, headers: &HeaderMap, body: Bo
         None => None,
     };
     let config = state.config.load();
-    let reviewed = admission::decide(
+    let mut reviewed = admission::decide(
         &parsed,
         webhook,
         &config,
@@ -283,7 +365,10 @@ async fn admit(state: &AppState, webhook: Webhook, headers: &HeaderMap, body: Bo
         Timestamp::now(),
     );
     log_decision(webhook, &parsed, &reviewed);
-    ([(header::CONTENT_TYPE, "application/json")], reviewed.body).into_response()
+    // The body moves into the response; the metrics need only the decision.
+    let body = std::mem::take(&mut reviewed.body);
+    let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    Ok((reviewed, response))
 }
 
 /// One log line per request: denials and warnings at info, the rest at

@@ -37,12 +37,15 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The plain-HTTP metrics listener, unless `--metrics-listen off`.
+    pub metrics_addr: Option<SocketAddr>,
     pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    /// Starts the server with `args` (plus `--listen 127.0.0.1:0` and JSON
-    /// logs) and waits until it listens.
+    /// Starts the server with `args` (plus `--listen 127.0.0.1:0`, metrics
+    /// on an ephemeral port unless `args` say otherwise, and JSON logs) and
+    /// waits until it listens.
     pub fn start(args: &[&str]) -> Server {
         Server::start_with_env(args, &[])
     }
@@ -52,6 +55,11 @@ impl Server {
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
+            .args(if args.contains(&"--metrics-listen") {
+                &[][..]
+            } else {
+                &["--metrics-listen", "127.0.0.1:0"][..]
+            })
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("KUBECONFIG")
             .env("HOME", std::env::temp_dir())
@@ -78,6 +86,7 @@ impl Server {
         let mut server = Server {
             child: Some(child),
             addr: "127.0.0.1:0".parse().expect("addr"),
+            metrics_addr: None,
             logs,
         };
         let addr = wait_for(Duration::from_secs(30), || {
@@ -89,6 +98,9 @@ impl Server {
             Some(a) => server.addr = a,
             None => panic!("server did not start:\n{}", server.log_text()),
         }
+        server.metrics_addr = server
+            .log_field("metrics listening", "addr")
+            .and_then(|a| a.parse().ok());
         server
     }
 
@@ -121,6 +133,23 @@ impl Server {
             .iter()
             .filter(|l| l.contains(message))
             .count()
+    }
+
+    /// `GET /metrics` on the plain-HTTP metrics listener: the content type
+    /// and the body.
+    pub fn scrape(&self) -> (String, String) {
+        let addr = self
+            .metrics_addr
+            .expect("the server has a metrics listener");
+        let reply = http_get(addr, "/metrics");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        let (head, body) = reply.split_once("\r\n\r\n").expect("a header block");
+        let content_type = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-type: "))
+            .unwrap_or("")
+            .to_owned();
+        (content_type, body.to_owned())
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -185,13 +214,40 @@ pub fn client_config(
     Arc::new(config)
 }
 
+/// A plain-HTTP GET with `Connection: close`: the whole reply as text.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reply");
+    reply
+}
+
 /// Opens a TLS connection to the server as `localhost`.
 pub async fn connect(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
+    connect_as(addr, config, "localhost").await
+}
+
+/// Opens a TLS connection to the server, verifying its certificate for
+/// `name`.
+pub async fn connect_as(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    name: &'static str,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from("localhost").expect("name");
+    let name = ServerName::try_from(name).map_err(std::io::Error::other)?;
     TlsConnector::from(config).connect(name, tcp).await
 }
 
@@ -211,7 +267,16 @@ pub struct Reply {
 
 impl Conn {
     pub async fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<Conn> {
-        let tls = connect(addr, config).await?;
+        Conn::open_as(addr, config, "localhost").await
+    }
+
+    /// Like `open`, verifying the certificate for `name`.
+    pub async fn open_as(
+        addr: SocketAddr,
+        config: Arc<ClientConfig>,
+        name: &'static str,
+    ) -> std::io::Result<Conn> {
+        let tls = connect_as(addr, config, name).await?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         let to_io = |e: hyper::Error| std::io::Error::other(e);
