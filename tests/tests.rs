@@ -3,8 +3,10 @@
 
 mod bad_input;
 mod cli;
+mod deploy;
 mod fixtures;
 mod harness;
+mod metrics;
 mod mutations;
 mod pki;
 mod policy;
