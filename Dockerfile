@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Build:  docker build -t meshguard:0.1.0 .
+# Build:  docker build -t meshguard:0.1.0 \
+#           --build-arg MESHGUARD_GIT_COMMIT=$(git rev-parse --short HEAD) .
 # The image runs `meshguard serve`; the Deployment in deploy/base passes the
 # config, certificate and listener flags.
 
@@ -13,6 +14,9 @@ COPY src ./src
 COPY benches ./benches
 COPY examples ./examples
 COPY tests ./tests
+# Shown as meshguard_build_info{commit} (.git is not in the build context).
+ARG MESHGUARD_GIT_COMMIT=unknown
+ENV MESHGUARD_GIT_COMMIT=${MESHGUARD_GIT_COMMIT}
 # The registry cache only speeds up rebuilds; the binary stays in the layer.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked

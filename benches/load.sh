@@ -6,6 +6,7 @@
 # /proc/<pid>/stat) and peak resident memory.
 #
 #   benches/load.sh [connections] [seconds] [review.json] [path]
+#   METRICS=off benches/load.sh     # the same without the metrics listener
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +32,10 @@ metadata: {name: bookinfo, labels: {istio-injection: enabled}}
 YAML
 
 port=$((20000 + RANDOM % 20000))
+metrics_listen=127.0.0.1:0
+[ "${METRICS:-on}" = off ] && metrics_listen=off
 MESHGUARD_LOG=warn ./target/release/meshguard serve --listen "127.0.0.1:$port" \
+  --metrics-listen "$metrics_listen" \
   --namespaces "$work/namespaces.yaml" --ca-out "$work/ca.pem" 2>"$work/server.log" &
 pid=$!
 for _ in $(seq 100); do
@@ -59,4 +63,4 @@ cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { prin
 echo
 echo "meshguard load: $requests requests, $(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt") req/s," \
   "p50 $(awk '$1 == "50%" {print $2}' "$work/wrk.txt"), p99 $(awk '$1 == "99%" {print $2}' "$work/wrk.txt")," \
-  "server CPU ${cpu_us} us/request, peak RSS $((rss_kib / 1024)) MiB"
+  "server CPU ${cpu_us} us/request, peak RSS $((rss_kib / 1024)) MiB (metrics ${METRICS:-on})"

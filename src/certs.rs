@@ -87,9 +87,7 @@ pub fn write(opts: &CertsOptions) -> Result<Vec<PathBuf>, CertsError> {
         return Err(CertsError::Days);
     }
     let paths: Vec<PathBuf> = FILES.iter().map(|f| opts.out_dir.join(f)).collect();
-    if !opts.force
-        && let Some(existing) = paths.iter().find(|p| p.exists())
-    {
+    if let Some(existing) = paths.iter().find(|p| !opts.force && p.exists()) {
         return Err(CertsError::Exists(existing.clone()));
     }
     let generated = tls::generate(

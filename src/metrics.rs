@@ -151,7 +151,9 @@ pub struct Metrics {
     config_info: Family<HashLabel, Gauge>,
     config_hash: Mutex<Option<String>>,
     config_loaded_at: F64Gauge,
+    config_ok: Gauge,
     cert_not_after: Gauge,
+    cert_ok: Gauge,
     cert_reloads: Family<ResultLabel, Counter>,
     ready: Gauge,
     namespaces_synced: Gauge,
@@ -196,7 +198,9 @@ impl Metrics {
             config_info: Family::default(),
             config_hash: Mutex::new(None),
             config_loaded_at: F64Gauge::default(),
+            config_ok: Gauge::default(),
             cert_not_after: Gauge::default(),
+            cert_ok: Gauge::default(),
             cert_reloads: Family::default(),
             ready: Gauge::default(),
             namespaces_synced: Gauge::default(),
@@ -249,6 +253,16 @@ impl Metrics {
             "config_last_reload_success_timestamp_seconds",
             "When the config in force was loaded (unix seconds)",
             m.config_loaded_at.clone(),
+        );
+        r.register(
+            "config_last_reload_successful",
+            "1 when the config file on disk is the one in force, 0 while a changed file is refused",
+            m.config_ok.clone(),
+        );
+        r.register(
+            "tls_certificate_last_reload_successful",
+            "1 when the certificate files on disk are the ones serving, 0 while a changed pair is refused",
+            m.cert_ok.clone(),
         );
         r.register(
             "tls_certificate_not_after_timestamp_seconds",
@@ -386,8 +400,10 @@ impl Metrics {
             self.config_reloads
                 .get_or_create(&ResultLabel { result: "failure" })
                 .inc();
+            self.config_ok.set(0);
             return;
         };
+        self.config_ok.set(1);
         let mut current = self
             .config_hash
             .lock()
@@ -418,6 +434,7 @@ impl Metrics {
                 .get_or_create(&ResultLabel { result })
                 .inc();
         }
+        self.cert_ok.set(i64::from(not_after.is_some()));
         if let Some(t) = not_after {
             self.cert_not_after.set(t);
         }
@@ -493,6 +510,15 @@ mod tests {
         let m = Metrics::new();
         m.config_loaded(Some("aaaa".into()), 1.0);
         m.config_loaded(None, 2.0);
+        let refused = m.encode(ViewState::default());
+        assert!(
+            refused.contains("meshguard_config_last_reload_successful 0"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("meshguard_config_info{hash=\"aaaa\"} 1"),
+            "{refused}"
+        );
         m.config_loaded(Some("bbbb".into()), 3.0);
         let text = m.encode(ViewState::default());
         assert!(!text.contains("hash=\"aaaa\""), "{text}");
@@ -503,6 +529,10 @@ mod tests {
         assert!(text.contains("meshguard_config_reloads_total{result=\"success\"} 1"));
         assert!(text.contains("meshguard_config_reloads_total{result=\"failure\"} 1"));
         assert!(text.contains("meshguard_config_last_reload_success_timestamp_seconds 3.0"));
+        assert!(
+            text.contains("meshguard_config_last_reload_successful 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -308,7 +308,12 @@ fn webhook_configurations_are_safe_by_construction() {
                 }
             }
             let (excluded, opt_out) = exclusions(&h.selector);
-            assert!(opt_out, "{what}: honours meshguard.io/ignore=true");
+            // Workloads can opt out by label; the Istio rules cannot.
+            assert_eq!(
+                opt_out,
+                !h.name.starts_with("istio."),
+                "{what}: meshguard.io/ignore=true"
+            );
             let want: BTreeSet<String> = if h.name.starts_with("istio.") {
                 EXCLUDED_ISTIO.iter().map(|s| s.to_string()).collect()
             } else {
@@ -491,9 +496,15 @@ fn the_deployment_matches_what_meshguard_serve_serves() {
             .parse::<i64>()
             .expect("seconds")
     });
+    let pre_stop = container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|h| h.sleep.as_ref())
+        .map_or(0, |s| s.seconds);
     assert!(
-        grace > drain,
-        "terminationGracePeriodSeconds {grace} > drain {drain}"
+        grace > pre_stop + drain,
+        "terminationGracePeriodSeconds {grace} > preStop {pre_stop} + drain {drain}"
     );
     let c_security = container
         .security_context
@@ -657,6 +668,10 @@ fn the_config_maps_are_the_default_config_and_a_warn_only_one() {
             "audit-only: {id} never turns to deny"
         );
     }
+    assert!(
+        !config.mutations.namespace_injection && !config.mutations.sidecar_marker,
+        "audit-only patches nothing"
+    );
 }
 
 #[test]

@@ -360,5 +360,7 @@ async fn a_real_prometheus_scrapes_what_the_server_counted() {
             .filter(|v| v.is_finite())
     });
     let p99 = p99.expect("histogram_quantile returns a number");
-    assert!(p99 > 0.0 && p99 <= 10.0, "p99 {p99}");
+    // meshguard answers in microseconds: even a debug build on a busy CI
+    // machine stays far below the 100 ms of the latency alert.
+    assert!(p99 > 0.0 && p99 < 0.1, "p99 {p99}");
 }

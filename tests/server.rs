@@ -376,11 +376,25 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
         s.flush().await.expect("flush");
         streams.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // All five are in the handler, waiting for the rest of their body.
+    let in_flight = wait_for(Duration::from_secs(10), || {
+        let (_, metrics) = server.scrape();
+        metrics
+            .contains("\nmeshguard_requests_in_flight 5\n")
+            .then_some(())
+    });
+    assert!(in_flight.is_some(), "five requests in flight");
     let addr = server.addr;
+    let logs = server.logs.clone();
     let waiter = std::thread::spawn(move || server.terminate());
     // Wait until the server has stopped accepting (it logs the drain).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let draining = wait_for(Duration::from_secs(10), || {
+        let logs = logs.lock().expect("logs");
+        logs.iter()
+            .any(|l| l.contains("shutting down: draining"))
+            .then_some(())
+    });
+    assert!(draining.is_some(), "the server drains");
     for mut s in streams {
         s.write_all(tail).await.expect("finish the body");
         let mut answer = Vec::new();

@@ -165,7 +165,7 @@ async fn rotation_by_symlink_swap_drops_no_request_and_refuses_bad_pairs() {
         .then_some(()))
         .is_some()
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both refusals are logged: the old certificate still serves.
     assert_eq!(
         served_cert(server.addr, tls.clone()).await,
         Some(der_of(&last))

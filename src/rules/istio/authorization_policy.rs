@@ -61,11 +61,10 @@ pub(super) fn check(spec: &Value, out: &mut Vec<Violation>) {
     }
 }
 
-/// Why a rule constrains nothing, if it does not.
+/// Why a rule constrains nothing, if it does not. A rule that is not a map
+/// is not judged (the API server's schema refuses it).
 fn unconstrained(rule: &Value) -> Option<&'static str> {
-    let Some(fields) = rule.as_object() else {
-        return Some("is not a map (Istio reads it as an empty rule)");
-    };
+    let fields = rule.as_object()?;
     if fields.values().any(|v| is_set(Some(v))) {
         return None;
     }
@@ -79,8 +78,11 @@ fn unconstrained(rule: &Value) -> Option<&'static str> {
 /// Whether a source matches any caller: the path suffix below `source` to
 /// report and what was found.
 fn any_caller(source: Option<&Value>) -> Option<(&'static str, String)> {
-    let Some(source) = source.filter(|s| s.is_object()) else {
-        return Some(("", "the entry has no source".to_owned()));
+    let source = match source {
+        None | Some(Value::Null) => return Some(("", "the entry has no source".to_owned())),
+        // Of a type no source has: not judged.
+        Some(s) if !s.is_object() => return None,
+        Some(s) => s,
     };
     let set: Vec<&str> = source
         .as_object()
@@ -92,10 +94,15 @@ fn any_caller(source: Option<&Value>) -> Option<(&'static str, String)> {
     if set.is_empty() {
         return Some(("", "the source is empty".to_owned()));
     }
+    // `principals: ["*"]` matches any caller unless another positive field
+    // (namespaces, ipBlocks...) narrows the same source.
     let wildcard = items(source, "principals")
         .iter()
         .any(|p| p.as_str() == Some("*"));
-    if wildcard {
+    let narrowed = set
+        .iter()
+        .any(|k| *k != "principals" && !NEGATIVE.contains(k));
+    if wildcard && !narrowed {
         return Some((
             ".principals",
             "principals contains \"*\", which matches every caller".to_owned(),
@@ -168,10 +175,10 @@ mod tests {
                     rule0,
                 ),
                 (
-                    "rule not a map",
+                    "rule not a map is not judged",
                     V1,
                     json!({"rules": [null, "x"]}),
-                    &["spec.rules[0]", "spec.rules[1]"],
+                    NONE,
                 ),
                 (
                     "only to",
@@ -284,7 +291,20 @@ mod tests {
                     json!({"rules": [{"from": [{}]}]}),
                     src,
                 ),
-                ("source not a map", V1, from(json!("x")), src),
+                ("source not a map is not judged", V1, from(json!("x")), NONE),
+                ("null source", V1, from(serde_json::Value::Null), src),
+                (
+                    "star principal narrowed by namespaces",
+                    V1,
+                    from(json!({"principals": ["*"], "namespaces": ["shop"]})),
+                    NONE,
+                ),
+                (
+                    "star principal with only negative neighbours",
+                    V1,
+                    from(json!({"principals": ["*"], "notNamespaces": ["sandbox"]})),
+                    principals,
+                ),
                 (
                     "from not a list",
                     V1,

@@ -54,16 +54,21 @@ fn terminates_tls(
     let fix_simple = format!(
         "Give {path} `tls: {{mode: SIMPLE, credentialName: <secret with the certificate for {hosts}>}}` (or MUTUAL to require client certificates)."
     );
-    let Some(tls) = map(server, "tls") else {
-        out.push(
+    let tls = match server.get("tls") {
+        Some(tls) if tls.is_object() => tls,
+        // Of a type no `tls` has: not judged.
+        Some(tls) if !tls.is_null() => return,
+        _ => {
+            out.push(
             Violation::new(
                 RuleId::MG406,
                 format!("{path}.tls"),
                 format!("{protocol} server for {hosts} has no `tls`, so the gateway does not terminate TLS"),
             )
             .with_fix(fix_simple),
-        );
-        return;
+            );
+            return;
+        }
     };
     let mode = match choice(tls, "mode") {
         Choice::Is("ISTIO_MUTUAL") => return,
@@ -110,11 +115,16 @@ fn terminates_tls(
 }
 
 fn redirects(path: &str, hosts: &str, server: &Value, out: &mut Vec<Violation>) {
-    let redirect = map(server, "tls")
-        .and_then(|t| t.get("httpsRedirect"))
-        .and_then(Value::as_bool);
-    if redirect == Some(true) {
-        return;
+    let redirect = match server.get("tls") {
+        None | Some(Value::Null) => None,
+        Some(tls) if tls.is_object() => tls.get("httpsRedirect").filter(|v| !v.is_null()),
+        // A `tls` of a type no `tls` has: not judged.
+        Some(_) => return,
+    };
+    match redirect {
+        None | Some(Value::Bool(false)) => {}
+        // `true`, or a value of the wrong type: not a violation.
+        Some(_) => return,
     }
     out.push(
         Violation::new(
@@ -232,10 +242,10 @@ mod tests {
                     none,
                 ),
                 (
-                    "tls of the wrong type",
+                    "tls of the wrong type is not judged",
                     "networking.istio.io/v1",
                     server("HTTPS", json!("SIMPLE")),
-                    &["spec.servers[0].tls"],
+                    none,
                 ),
                 (
                     "tcp is not judged",
@@ -286,9 +296,15 @@ mod tests {
                     &["spec.servers[0].tls.httpsRedirect"],
                 ),
                 (
-                    "redirect as a string",
+                    "redirect of the wrong type is not judged",
                     "networking.istio.io/v1",
                     server("HTTP", json!({"httpsRedirect": "true"})),
+                    none,
+                ),
+                (
+                    "tls without a redirect",
+                    "networking.istio.io/v1",
+                    server("HTTP", json!({"mode": "SIMPLE"})),
                     &["spec.servers[0].tls.httpsRedirect"],
                 ),
             ],

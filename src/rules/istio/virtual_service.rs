@@ -30,12 +30,34 @@ pub(super) fn check(spec: &Value, ctx: &Context<'_>, out: &mut Vec<Violation>) {
 
 /// MG405 for one route list at `path`.
 fn weights(path: &str, destinations: &[Value], steps: &[u32], out: &mut Vec<Violation>) {
-    let weights: Vec<Option<i64>> = destinations
-        .iter()
-        .map(|d| d.get("weight").and_then(Value::as_i64))
-        .collect();
+    let mut weights: Vec<Option<i64>> = Vec::with_capacity(destinations.len());
+    for d in destinations {
+        match d.get("weight") {
+            None | Some(Value::Null) => weights.push(None),
+            Some(w) => match w.as_i64() {
+                Some(w) => weights.push(Some(w)),
+                // A weight of a type Istio would not accept: the route is
+                // not judged rather than judged on a guess.
+                None => return,
+            },
+        }
+    }
     if weights.iter().all(Option::is_none) {
         return;
+    }
+    for (j, weight) in weights.iter().enumerate() {
+        if let Some(w) = weight.filter(|w| !(0..=100).contains(w)) {
+            out.push(
+                Violation::new(
+                    RuleId::MG405,
+                    format!("{path}[{j}].weight"),
+                    format!("weight {w} is outside 0..100"),
+                )
+                .with_fix(format!(
+                    "Give {path}[{j}] a weight between 0 and 100 (the share of traffic in percent)."
+                )),
+            );
+        }
     }
     // i128: no sum of i64 weights can overflow it.
     let sum: i128 = weights.iter().flatten().map(|w| i128::from(*w)).sum();
@@ -80,7 +102,7 @@ fn weights(path: &str, destinations: &[Value], steps: &[u32], out: &mut Vec<Viol
         }
         let nearest = steps
             .iter()
-            .min_by_key(|s| (i64::from(**s) - weight).unsigned_abs())
+            .min_by_key(|s| (i128::from(**s) - i128::from(weight)).unsigned_abs())
             .map(|s| format!(" (the nearest is {s})"))
             .unwrap_or_default();
         out.push(
@@ -128,22 +150,36 @@ fn timeout(i: usize, entry: &Value, out: &mut Vec<Violation>) {
     {
         return;
     }
-    if is_set(entry.get("timeout")) && text(entry, "timeout").is_some() {
-        return;
-    }
     let name = text(entry, "name")
         .map(|n| format!(" `{n}`"))
         .unwrap_or_default();
+    let found = match entry.get("timeout") {
+        Some(Value::String(t)) if is_zero_duration(t) => {
+            format!("HTTP route {i}{name} has timeout {t}, which Envoy reads as no timeout")
+        }
+        // Any other value that is set, whatever its type, is not judged.
+        t if is_set(t) => return,
+        _ => format!("HTTP route {i}{name} has no timeout"),
+    };
     out.push(
         Violation::new(
             RuleId::MG409,
             format!("spec.http[{i}].timeout"),
-            format!("HTTP route {i}{name} has no timeout: a slow dependency holds its callers for as long as it likes"),
+            format!("{found}: a slow dependency holds its callers for as long as it likes"),
         )
         .with_fix(format!(
             "Add `timeout: 5s` (or what the callers can afford) to spec.http[{i}]."
         )),
     );
+}
+
+/// `0s`, `0`, `0.0s`, `0ms`...: a duration of zero, which disables a route
+/// timeout in Envoy.
+fn is_zero_duration(text: &str) -> bool {
+    let number = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !number.is_empty() && number.chars().all(|c| c == '0' || c == '.') && number.contains('0')
 }
 
 #[cfg(test)]

@@ -73,13 +73,13 @@ fn weights_add_up_to_100() {
                 &["spec.http[0].route"],
             ),
             (
-                "weight of the wrong type is unset",
+                "a weight of the wrong type leaves the route unjudged",
                 "networking.istio.io/v1",
                 routes(
                     "http",
                     vec![
-                        dest("v1", Some(100)),
-                        json!({"destination": {"host": "orders"}, "weight": "0"}),
+                        dest("v1", Some(90)),
+                        json!({"destination": {"host": "orders"}, "weight": "10"}),
                     ],
                 ),
                 none,
@@ -97,10 +97,42 @@ fn weights_add_up_to_100() {
                     "http",
                     vec![dest("v1", Some(i64::MAX)), dest("v2", Some(i64::MAX))],
                 ),
-                &["spec.http[0].route"],
+                &[
+                    "spec.http[0].route[0].weight",
+                    "spec.http[0].route[1].weight",
+                    "spec.http[0].route",
+                ],
+            ),
+            (
+                "150 and -50 add up but are out of range",
+                "networking.istio.io/v1",
+                routes("tcp", vec![dest("v1", Some(150)), dest("v2", Some(-50))]),
+                &["spec.tcp[0].route[0].weight", "spec.tcp[0].route[1].weight"],
             ),
         ],
     );
+}
+
+#[test]
+fn extreme_weights_with_canary_steps_do_not_panic() {
+    let cfg = Config {
+        canary_steps: vec![0, 10, 50, 90, 100],
+        ..Config::default()
+    };
+    for w in [i64::MIN, i64::MAX, -1, 101] {
+        let found = run(
+            "networking.istio.io/v1",
+            "VirtualService",
+            routes("http", vec![dest("v1", Some(w)), dest("v2", Some(0))]),
+            &cfg,
+        );
+        assert!(
+            found
+                .iter()
+                .any(|v| v.path == "spec.http[0].route[0].weight"),
+            "{w}: {found:?}"
+        );
+    }
 }
 
 #[test]
@@ -223,6 +255,18 @@ fn http_routes_have_a_timeout() {
                 &["spec.http[0].timeout"],
             ),
             (
+                "zero timeout disables it",
+                "networking.istio.io/v1",
+                json!({"http": [{"route": route, "timeout": "0s"}]}),
+                &["spec.http[0].timeout"],
+            ),
+            (
+                "timeout of the wrong type is not judged",
+                "networking.istio.io/v1",
+                json!({"http": [{"route": route, "timeout": 5}]}),
+                none,
+            ),
+            (
                 "redirect needs none",
                 "networking.istio.io/v1",
                 json!({"http": [{"redirect": {"uri": "/v2"}}]}),
@@ -254,4 +298,15 @@ fn http_routes_have_a_timeout() {
             ),
         ],
     );
+}
+
+#[test]
+fn zero_durations() {
+    use super::is_zero_duration;
+    for zero in ["0s", "0", "0.0s", "0ms", " 0s "] {
+        assert!(is_zero_duration(zero), "{zero}");
+    }
+    for other in ["5s", "0.5s", "10ms", "", "s", "1"] {
+        assert!(!is_zero_duration(other), "{other}");
+    }
 }
