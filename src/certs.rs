@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+use crate::config::is_dns_label;
 use crate::tls;
 
 /// The webhooks of the shipped configurations (`deploy/base/webhooks.yaml`),
@@ -165,15 +166,6 @@ fn write_file(path: &Path, content: &[u8], private: bool) -> Result<(), CertsErr
     }
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,9 +188,15 @@ mod tests {
 
     #[test]
     fn names_must_be_dns_labels() {
-        assert!(is_dns_label("meshguard-system"));
-        for bad in ["", "Meshguard", "a.b", "-a", "a-", "a_b"] {
-            assert!(!is_dns_label(bad), "{bad}");
+        for bad in ["", "Meshguard", "a.b", "-a", "a_b"] {
+            let opts = CertsOptions {
+                service: bad.to_owned(),
+                namespace: "meshguard-system".to_owned(),
+                out_dir: std::env::temp_dir().join("meshguard-certs-never-written"),
+                days: 1,
+                force: false,
+            };
+            assert!(matches!(write(&opts), Err(CertsError::Name(_))), "{bad}");
         }
     }
 }

@@ -621,7 +621,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// An RFC 1123 label: lower-case alphanumerics and `-`, at most 63.
-fn is_dns_label(s: &str) -> bool {
+pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()

@@ -170,3 +170,60 @@ fn readme_run_command_audits_the_bundled_example() {
     assert!(stdout(&out).contains("objects:"));
     assert!(repo("examples").is_dir());
 }
+
+#[test]
+fn the_example_mesh_audit_has_exactly_its_findings_and_patches() {
+    let out = meshguard(&["audit", "examples/", "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"objects": 18, "deny": 4, "warn": 3, "audit": 0, "patches": 2})
+    );
+    let findings: Vec<String> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {}/{} {}",
+                f["rule"].as_str().expect("rule"),
+                f["action"].as_str().expect("action"),
+                f["kind"].as_str().expect("kind"),
+                f["namespace"].as_str().expect("namespace"),
+                f["object"].as_str().expect("object"),
+                f["source"].as_str().expect("source"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            "MG101 deny Deployment shop/checkout-v2 examples/shop-mesh.yaml:51",
+            "MG103 deny CronJob shop/nightly-report examples/shop-mesh.yaml:67",
+            "MG201 deny Service shop/checkout examples/shop-mesh.yaml:90",
+            "MG404 deny AuthorizationPolicy shop/frontend examples/shop-mesh.yaml:114",
+            "MG403 warn DestinationRule shop/frontend examples/shop-mesh.yaml:137",
+            "MG403 warn DestinationRule shop/frontend examples/shop-mesh.yaml:137",
+            "MG409 warn VirtualService shop/frontend examples/shop-mesh.yaml:154",
+        ]
+    );
+    let patches: Vec<String> = v["patches"]
+        .as_array()
+        .expect("patches")
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {} {}",
+                p["mutation"], p["kind"], p["object"], p["patch"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        patches,
+        [
+            r#""MGP1" "Namespace" "shop" [{"op":"add","path":"/metadata/labels","value":{"istio-injection":"enabled"}}]"#,
+            r#""MGP2" "Deployment" "checkout-v1" [{"op":"add","path":"/spec/template/metadata/labels/sidecar.istio.io~1inject","value":"true"}]"#,
+        ]
+    );
+}

@@ -195,12 +195,11 @@ struct Hook {
     ca_bundle: bool,
 }
 
-fn hooks(docs: &[Value]) -> Vec<Hook> {
-    let validating: ValidatingWebhookConfiguration = one(docs, "ValidatingWebhookConfiguration");
-    let mutating: MutatingWebhookConfiguration = one(docs, "MutatingWebhookConfiguration");
-    let mut out = Vec::new();
-    for w in validating.webhooks.unwrap_or_default() {
-        out.push(Hook {
+/// Reads one webhook of either kind into a `Hook`.
+macro_rules! hook {
+    ($w:expr) => {{
+        let w = $w;
+        Hook {
             name: w.name,
             path: w
                 .client_config
@@ -215,8 +214,19 @@ fn hooks(docs: &[Value]) -> Vec<Hook> {
             timeout: w.timeout_seconds,
             match_policy: w.match_policy,
             ca_bundle: w.client_config.ca_bundle.is_some(),
-        });
-    }
+        }
+    }};
+}
+
+fn hooks(docs: &[Value]) -> Vec<Hook> {
+    let validating: ValidatingWebhookConfiguration = one(docs, "ValidatingWebhookConfiguration");
+    let mutating: MutatingWebhookConfiguration = one(docs, "MutatingWebhookConfiguration");
+    let mut out: Vec<Hook> = validating
+        .webhooks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| hook!(w))
+        .collect();
     for w in mutating.webhooks.unwrap_or_default() {
         assert_eq!(
             w.reinvocation_policy.as_deref(),
@@ -224,22 +234,7 @@ fn hooks(docs: &[Value]) -> Vec<Hook> {
             "{}",
             w.name
         );
-        out.push(Hook {
-            name: w.name,
-            path: w
-                .client_config
-                .service
-                .and_then(|s| s.path)
-                .unwrap_or_default(),
-            failure_policy: w.failure_policy.unwrap_or_default(),
-            rules: w.rules.unwrap_or_default(),
-            selector: w.namespace_selector,
-            versions: w.admission_review_versions,
-            side_effects: w.side_effects,
-            timeout: w.timeout_seconds,
-            match_policy: w.match_policy,
-            ca_bundle: w.client_config.ca_bundle.is_some(),
-        });
+        out.push(hook!(w));
     }
     out
 }

@@ -105,8 +105,9 @@ fn is_set(value: Option<&Value>) -> bool {
 /// dot), or ends in `.svc` or `.svc.<cluster-domain>`, compared without
 /// regard to case. `name.namespace` is not in-mesh by this definition, and
 /// neither is the bare wildcard `*` (it names every host, inside and out:
-/// MG402 still judges a DestinationRule for `*`, since it covers the in-mesh
-/// hosts too, while MG407 treats a ServiceEntry for `*` as outside).
+/// MG402 still judges a DestinationRule for `*` or `*.local`, since they
+/// cover the in-mesh hosts too, while MG407 treats a ServiceEntry for `*` as
+/// outside).
 fn in_mesh(host: &str, cluster_domain: &str) -> bool {
     let host = host.to_ascii_lowercase();
     if host.is_empty() || host == "*" {

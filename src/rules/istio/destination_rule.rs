@@ -22,8 +22,7 @@ fn mtls(spec: &Value, ctx: &Context<'_>, out: &mut Vec<Violation>) {
     let Some(host) = text(spec, "host") else {
         return;
     };
-    // The bare wildcard names every service, the in-mesh ones included.
-    if host != "*" && !in_mesh(host, &ctx.config.cluster_domain) {
+    if !covers_in_mesh(host, &ctx.config.cluster_domain) {
         return;
     }
     if let Some(policy) = map(spec, "trafficPolicy") {
@@ -35,6 +34,21 @@ fn mtls(spec: &Value, ctx: &Context<'_>, out: &mut Vec<Violation>) {
             traffic_policy(&path, policy, host, out);
         }
     }
+}
+
+/// Whether a DestinationRule for `host` applies to in-mesh services: an
+/// in-mesh host, or a wildcard that covers them (`*`, `*.local`,
+/// `*.cluster.local`, `*.svc.cluster.local`: the mesh-wide rules of Istio's
+/// own documentation).
+fn covers_in_mesh(host: &str, cluster_domain: &str) -> bool {
+    if host == "*" || in_mesh(host, cluster_domain) {
+        return true;
+    }
+    let Some(suffix) = host.strip_prefix("*.") else {
+        return false;
+    };
+    let in_mesh_suffix = format!(".svc.{}", cluster_domain.to_ascii_lowercase());
+    !suffix.is_empty() && in_mesh_suffix.ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
 }
 
 fn traffic_policy(path: &str, policy: &Value, host: &str, out: &mut Vec<Violation>) {
@@ -160,6 +174,30 @@ mod tests {
                     "networking.istio.io/v1beta1",
                     tls("orders.payments.svc", "SIMPLE"),
                     top,
+                ),
+                (
+                    "mesh-wide *.local",
+                    "networking.istio.io/v1",
+                    tls("*.local", "DISABLE"),
+                    top,
+                ),
+                (
+                    "mesh-wide *.cluster.local",
+                    "networking.istio.io/v1",
+                    tls("*.Cluster.Local", "SIMPLE"),
+                    top,
+                ),
+                (
+                    "a wildcard outside the mesh",
+                    "networking.istio.io/v1",
+                    tls("*.example.com", "SIMPLE"),
+                    NONE,
+                ),
+                (
+                    "a wildcard that only looks alike",
+                    "networking.istio.io/v1",
+                    tls("*.al", "DISABLE"),
+                    NONE,
                 ),
                 (
                     "fqdn",
