@@ -20,15 +20,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use jiff::Timestamp;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+mod connections;
 
 use crate::admission::{self, Reviewed};
 use crate::config::Config;
@@ -168,11 +164,16 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     tracing::info!(addr = %local, "listening (HTTPS: /validate, /mutate, /healthz, /readyz)");
-    serve(
+    connections::serve(
         listener,
         TlsAcceptor::from(Arc::new(server_config)),
         router(state),
-        &opts,
+        connections::Limits {
+            max_connections: opts.max_connections,
+            header_timeout: opts.header_timeout,
+            idle_timeout: opts.idle_timeout,
+            grace: opts.grace,
+        },
     )
     .await;
     Ok(())
@@ -404,127 +405,5 @@ fn log_decision(webhook: Webhook, parsed: &admission::ParsedReview<'_>, reviewed
         tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %warned, "allowed with warnings");
     } else {
         tracing::debug!(webhook, kind, ns, name, op, dry_run, patches = %patched, "allowed");
-    }
-}
-
-/// Accepts connections until a shutdown signal, then drains.
-async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, opts: &ServeOptions) {
-    let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(opts.max_connections));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_timeout)
-        .keep_alive(true)
-        .max_buf_size(64 * 1024);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(64 * 1024)
-        .keep_alive_interval(Some(opts.idle_timeout))
-        .keep_alive_timeout(opts.header_timeout);
-    let builder = Arc::new(builder);
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-    loop {
-        // The cap: wait for a free slot before accepting; waiting clients sit
-        // in the kernel's backlog.
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let handshake_timeout = opts.header_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            let Some(tls) = handshake(stream, peer, &acceptor, handshake_timeout).await else {
-                return;
-            };
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!(
-        grace_seconds = opts.grace.as_secs(),
-        "shutting down: draining requests in flight"
-    );
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("drained"),
-        _ = tokio::time::sleep(opts.grace) => tracing::warn!("grace period over; closing remaining connections"),
-    }
-}
-
-/// TLS handshake with a deadline. A client speaking plain HTTP to the TLS
-/// port gets a readable 400 instead of a silent close.
-async fn handshake(
-    stream: TcpStream,
-    peer: SocketAddr,
-    acceptor: &TlsAcceptor,
-    timeout: Duration,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    let mut first = [0u8; 1];
-    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
-        Ok(Ok(1)) if first[0] != 0x16 => {
-            const BODY: &str = "This port speaks HTTPS only: use https://\n";
-            let reply = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
-                BODY.len()
-            );
-            let mut stream = stream;
-            let _ = stream.write_all(reply.as_bytes()).await;
-            let _ = stream.shutdown().await;
-            return None;
-        }
-        Ok(Ok(_)) => {}
-        _ => return None,
-    }
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Some(tls),
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            None
-        }
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }

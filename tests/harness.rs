@@ -295,6 +295,14 @@ impl Conn {
         }
     }
 
+    /// Whether the server has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Conn::H1(send) => send.is_closed(),
+            Conn::H2(send) => send.is_closed(),
+        }
+    }
+
     pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
         let resp = match self {
             Conn::H1(s) => {

@@ -360,8 +360,17 @@ async fn config_reload_takes_effect_and_a_broken_file_keeps_the_old_config() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_requests_in_flight_and_exits_0() {
-    let (mut server, tls) = start("drain", &["--grace", "10s"]);
+    let (mut server, tls) = start("drain", &["--grace", "25s", "--header-timeout", "2s"]);
     let body = review_body(DENIED);
+    // An idle keep-alive connection, used once: it must not hold the drain.
+    let mut idle = Conn::open(server.addr, tls.clone()).await.expect("connect");
+    assert_eq!(
+        idle.post("/validate", body.clone())
+            .await
+            .expect("reply")
+            .status,
+        200
+    );
     let (head, tail) = body.split_at(body.len() / 2);
     // Five requests with half their body sent.
     let mut streams = Vec::new();
@@ -408,8 +417,93 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
     }
     let status = waiter.join().expect("terminate");
     assert_eq!(status.code(), Some(0));
+    let logs = logs.lock().expect("logs").join("\n");
+    assert!(
+        logs.contains("\"drained\"") && !logs.contains("grace period over"),
+        "drained before the grace period, idle connection and all:\n{logs}"
+    );
+    assert!(idle.is_closed());
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer accepting"
     );
+}
+
+/// Waits (bounded) for the server to close a raw TLS stream: true when it
+/// did (end of stream or reset), false when it was still open at `limit`.
+async fn closed_by_server(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    limit: Duration,
+) -> bool {
+    let mut sink = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut sink))
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_hold_connections_without_using_them_are_cut_off() {
+    let (server, _, ca_pem) = start_with_ca(
+        "idle",
+        &[
+            "--header-timeout",
+            "1s",
+            "--idle-timeout",
+            "2s",
+            "--max-connections",
+            "2",
+        ],
+    );
+    let h1 = client_config(&ca_pem, None, &[b"http/1.1"]);
+    let h2 = client_config(&ca_pem, None, &[b"h2"]);
+
+    // TLS, then silence, by either protocol.
+    for tls in [h1.clone(), h2.clone()] {
+        let mut silent = connect(server.addr, tls).await.expect("tls");
+        assert!(
+            closed_by_server(&mut silent, Duration::from_secs(10)).await,
+            "a client that says nothing after the handshake is cut off"
+        );
+    }
+    // Half an HTTP/2 preface.
+    let mut half = connect(server.addr, h2.clone()).await.expect("tls");
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.expect("write");
+    assert!(
+        closed_by_server(&mut half, Duration::from_secs(10)).await,
+        "half a preface is cut off"
+    );
+
+    // An HTTP/2 connection used once and then left idle is closed (GOAWAY)
+    // after the idle timeout, though it would answer every ping.
+    let good = review_body(DENIED);
+    let mut used = Conn::open(server.addr, h2.clone()).await.expect("h2");
+    assert_eq!(
+        used.post("/validate", good.clone())
+            .await
+            .expect("reply")
+            .status,
+        200
+    );
+    assert!(!used.is_closed());
+    let closed = wait_for(Duration::from_secs(15), || used.is_closed().then_some(()));
+    assert!(closed.is_some(), "an idle HTTP/2 connection is closed");
+
+    // The cap: two silent clients hold both slots; a third client waits in
+    // the backlog and is served once they are cut off.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        holders.push(connect(server.addr, h1.clone()).await.expect("tls"));
+    }
+    let third = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut conn = Conn::open(server.addr, h1.clone()).await.expect("third");
+        conn.post("/validate", good.clone())
+            .await
+            .expect("reply")
+            .status
+    })
+    .await;
+    assert_eq!(third.ok(), Some(200), "the third client is served");
+    for mut h in holders {
+        assert!(closed_by_server(&mut h, Duration::from_secs(10)).await);
+    }
 }
