@@ -280,10 +280,10 @@ impl Validator {
                 }
                 "revision" => {
                     c.revision = self.string(key, v).filter(|r| !r.is_empty());
-                    if let Some(r) = &c.revision {
-                        if !is_label_value(r) {
-                            self.problem(key, format!("`{r}` is not a valid label value"));
-                        }
+                    if let Some(r) = &c.revision
+                        && !is_label_value(r)
+                    {
+                        self.problem(key, format!("`{r}` is not a valid label value"));
                     }
                 }
                 "clusterDomain" => {
@@ -654,10 +654,10 @@ pub fn check_label_key(key: &str) -> Result<(), &'static str> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label) {
-            return Err("the prefix must be a DNS subdomain such as example.com");
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label))
+    {
+        return Err("the prefix must be a DNS subdomain such as example.com");
     }
     if !is_label_name(name) {
         return Err(

@@ -27,10 +27,10 @@ pub struct DocumentError {
 /// dropped; `List` kinds are not expanded here, see `expand_lists`).
 pub fn split(text: &str) -> Result<Vec<Document>, DocumentError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim_start().starts_with('{') {
-        if let Ok(docs) = split_json(text) {
-            return Ok(docs);
-        }
+    if text.trim_start().starts_with('{')
+        && let Ok(docs) = split_json(text)
+    {
+        return Ok(docs);
     }
     split_yaml(text)
 }

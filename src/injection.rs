@@ -110,13 +110,13 @@ pub fn decide(
             format!("namespace `{namespace}` has label istio-injection=enabled"),
         );
     }
-    if ns_injection.is_none() {
-        if let Some(rev) = ns_rev {
-            return Injection::yes(
-                NAMESPACE_FIELD.to_owned(),
-                format!("namespace `{namespace}` has label istio.io/rev={rev}"),
-            );
-        }
+    if ns_injection.is_none()
+        && let Some(rev) = ns_rev
+    {
+        return Injection::yes(
+            NAMESPACE_FIELD.to_owned(),
+            format!("namespace `{namespace}` has label istio.io/rev={rev}"),
+        );
     }
     // 5. A namespace with neither label: the pod's own label decides.
     let unknown = matches!(ns, NamespaceLabels::Unknown);
