@@ -79,8 +79,8 @@ pub struct CertsArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// Files or directories to audit; `-` reads standard input.
-    #[arg(required = true)]
+    /// Files or directories to audit; `-` (or nothing, with piped input)
+    /// reads standard input.
     pub paths: Vec<PathBuf>,
     /// Configuration file (default: the built-in default).
     #[arg(long)]
@@ -384,8 +384,17 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
         );
     }
     let config = load_config(args.config.as_ref())?;
+    let paths = if !args.paths.is_empty() {
+        args.paths
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "give files or directories to audit, or pipe manifests in (`kubectl kustomize . | meshguard audit -`)"
+        );
+    } else {
+        vec![PathBuf::from("-")]
+    };
     let input = AuditInput {
-        paths: args.paths,
+        paths,
         namespace_labels: args
             .namespace_labels
             .into_iter()

@@ -176,7 +176,9 @@ impl ClusterNamespaces {
                 }
                 Ok(Event::Apply(ns)) => {
                     if let Some(name) = ns.metadata.name.as_deref() {
-                        self.write().insert(name, labels_of(&ns));
+                        let labels = labels_of(&ns);
+                        tracing::debug!(namespace = name, labels = ?labels, "namespace view updated");
+                        self.write().insert(name, labels);
                     }
                 }
                 Ok(Event::Delete(ns)) => {

@@ -227,3 +227,13 @@ fn the_example_mesh_audit_has_exactly_its_findings_and_patches() {
         ]
     );
 }
+
+#[test]
+fn audit_without_paths_reads_piped_input() {
+    let bad = b"apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n  ports: [{port: 80}]\n";
+    let out = meshguard(&["audit", "--format", "json"], Some(bad));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["findings"][0]["rule"], "MG201");
+    assert_eq!(v["findings"][0]["source"], "<stdin>:1");
+}

@@ -133,7 +133,26 @@ fn every_rendering_deserializes_into_kubernetes_types_with_labels_and_namespace(
                     drop(typed::<ValidatingWebhookConfiguration>(doc))
                 }
                 "MutatingWebhookConfiguration" => drop(typed::<MutatingWebhookConfiguration>(doc)),
-                "Secret" | "Issuer" | "Certificate" => {}
+                "Secret" => {
+                    // kustomize folds base64 into lines, which the API
+                    // server's decoder (Go) skips and k8s-openapi's does not.
+                    let mut unfolded = doc.clone();
+                    if let Some(data) = unfolded["data"].as_object_mut() {
+                        for v in data.values_mut() {
+                            if let Some(text) = v.as_str() {
+                                *v = Value::String(text.replace('\n', ""));
+                            }
+                        }
+                    }
+                    let secret: k8s_openapi::api::core::v1::Secret = typed(&unfolded);
+                    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"), "{name}");
+                    let data = secret.data.expect("data");
+                    assert!(
+                        data.contains_key("tls.crt") && data.contains_key("tls.key"),
+                        "{name}"
+                    );
+                }
+                "Issuer" | "Certificate" => {}
                 other => panic!("{name}: unexpected kind {other}"),
             }
             assert_eq!(
@@ -813,4 +832,80 @@ fn certs_refuses_bad_names() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("Bad_Name"), "{}", stderr(&out));
     assert!(!dir.join("tls.key").exists());
+}
+
+#[test]
+fn selectors_match_the_pods_and_the_network_policy_guards_metrics() {
+    let docs = render(&repo("deploy/base"));
+    let deployment: Deployment = one(&docs, "Deployment");
+    let spec = deployment.spec.expect("spec");
+    let pod_labels = spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .expect("pod labels");
+    let matches = |selector: &std::collections::BTreeMap<String, String>| {
+        !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+    };
+    assert!(matches(
+        &spec
+            .selector
+            .match_labels
+            .clone()
+            .expect("deployment selector")
+    ));
+    let service: Service = one(&docs, "Service");
+    assert!(matches(
+        &service
+            .spec
+            .and_then(|s| s.selector)
+            .expect("service selector")
+    ));
+    let pdb: PodDisruptionBudget = one(&docs, "PodDisruptionBudget");
+    let pdb_spec = pdb.spec.expect("pdb spec");
+    assert!(matches(
+        &pdb_spec
+            .selector
+            .and_then(|s| s.match_labels)
+            .expect("pdb selector")
+    ));
+    assert!(pdb_spec.min_available.is_some() || pdb_spec.max_unavailable.is_some());
+
+    let policy: NetworkPolicy = one(&docs, "NetworkPolicy");
+    let policy = policy.spec.expect("policy spec");
+    assert!(matches(
+        &policy
+            .pod_selector
+            .and_then(|s| s.match_labels)
+            .expect("pod selector")
+    ));
+    let ingress = policy.ingress.expect("ingress rules");
+    let port_rule = |port: i32| {
+        ingress
+            .iter()
+            .find(|r| {
+                r.ports.iter().flatten().any(|p| {
+                    p.port
+                        == Some(
+                            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(port),
+                        )
+                })
+            })
+            .unwrap_or_else(|| panic!("an ingress rule for port {port}"))
+    };
+    // The webhook port: from anywhere (the API server's address is not known).
+    assert!(port_rule(8443).from.as_ref().is_none_or(|f| f.is_empty()));
+    // The metrics port: only from the monitoring namespace.
+    let from = port_rule(8080).from.clone().expect("metrics sources");
+    assert_eq!(from.len(), 1);
+    let ns = from[0]
+        .namespace_selector
+        .clone()
+        .and_then(|s| s.match_labels)
+        .expect("namespace selector");
+    assert_eq!(
+        ns.get("kubernetes.io/metadata.name").map(String::as_str),
+        Some("monitoring")
+    );
+    assert!(from[0].pod_selector.is_none() && from[0].ip_block.is_none());
 }

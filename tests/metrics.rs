@@ -46,8 +46,9 @@ const SENT: &[(&str, &str, usize)] = &[
     ),
 ];
 
-/// Requests in `SENT` plus the two bad ones `send_known_requests` adds.
-const TOTAL: usize = 11;
+/// Requests in `SENT` plus the ConfigMap and the two bad ones
+/// `send_known_requests` adds.
+const TOTAL: usize = 12;
 
 /// The samples those requests must produce, exactly.
 const EXPECTED: &[&str] = &[
@@ -58,6 +59,7 @@ const EXPECTED: &[&str] = &[
     r#"meshguard_requests_total{webhook="mutate",kind="Deployment",operation="CREATE",decision="patched",dry_run="false"} 1"#,
     r#"meshguard_requests_total{webhook="mutate",kind="Namespace",operation="CREATE",decision="patched",dry_run="true"} 1"#,
     r#"meshguard_requests_total{webhook="validate",kind="other",operation="unknown",decision="error",dry_run="false"} 1"#,
+    r#"meshguard_requests_total{webhook="validate",kind="other",operation="CREATE",decision="allowed",dry_run="false"} 1"#,
     r#"meshguard_requests_total{webhook="mutate",kind="other",operation="unknown",decision="error",dry_run="false"} 1"#,
     r#"meshguard_violations_total{rule="MG401",action="deny"} 2"#,
     r#"meshguard_violations_total{rule="MG408",action="warn"} 1"#,
@@ -67,7 +69,7 @@ const EXPECTED: &[&str] = &[
     r#"meshguard_bad_requests_total{reason="bad_request"} 1"#,
     r#"meshguard_bad_requests_total{reason="content_type"} 1"#,
     r#"meshguard_bad_requests_total{reason="too_large"} 0"#,
-    r#"meshguard_request_duration_seconds_count{webhook="validate"} 8"#,
+    r#"meshguard_request_duration_seconds_count{webhook="validate"} 9"#,
     r#"meshguard_request_duration_seconds_count{webhook="mutate"} 3"#,
     r#"meshguard_requests_in_flight 0"#,
     r#"meshguard_ready 1"#,
@@ -98,6 +100,23 @@ async fn send_known_requests(server: &Server, tls: std::sync::Arc<rustls::Client
             assert_eq!(reply.status, 200, "{file}");
         }
     }
+    // A kind meshguard does not judge is counted as `other`, never by name.
+    let mut review: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data(
+            "reviews/0069-validate-CREATE-Deployment-catalog-checkout.json",
+        ))
+        .expect("review"),
+    )
+    .expect("json");
+    review["request"]["kind"] =
+        serde_json::json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+    review["request"]["object"] =
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    let reply = conn
+        .post("/validate", serde_json::to_vec(&review).expect("json"))
+        .await
+        .expect("reply");
+    assert_eq!(reply.status, 200);
     let reply = conn
         .send(post("/validate", "application/json", "{not json"))
         .await

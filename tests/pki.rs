@@ -35,17 +35,35 @@ impl Pki {
         self.issue(names, ExtendedKeyUsagePurpose::ServerAuth)
     }
 
+    /// A serving certificate whose validity ended in 2021.
+    pub fn expired_server(&self, names: &[&str]) -> Issued {
+        self.issue_with(names, ExtendedKeyUsagePurpose::ServerAuth, |p| {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        })
+    }
+
     pub fn client(&self, name: &str) -> Issued {
         self.issue(&[name], ExtendedKeyUsagePurpose::ClientAuth)
     }
 
     fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Issued {
+        self.issue_with(names, usage, |_| {})
+    }
+
+    fn issue_with(
+        &self,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Issued {
         let key = KeyPair::generate().expect("key");
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("params");
         params.distinguished_name.push(DnType::CommonName, names[0]);
         params.extended_key_usages = vec![usage];
+        adjust(&mut params);
         let cert = params
             .signed_by(&key, &Issuer::from_params(&self.params, &self.key))
             .expect("signed");

@@ -293,3 +293,69 @@ fn namespace_requests_are_judged_by_their_own_labels() {
     );
     let _ = labels(&[]);
 }
+
+/// A PeerAuthentication with mTLS PERMISSIVE (breaks MG401).
+const PERMISSIVE: &str = r#"{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"default","namespace":"istio-system"},"spec":{"mtls":{"mode":"PERMISSIVE"}}}"#;
+const STRICT: &str = r#"{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"default","namespace":"istio-system"},"spec":{"mtls":{"mode":"STRICT"}}}"#;
+/// A DestinationRule without a circuit breaker (MG403, a warning).
+const NO_BREAKER: &str = r#"{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"orders","namespace":"istio-system"},"spec":{"host":"orders.shop.svc.cluster.local"}}"#;
+
+#[test]
+fn istio_rules_apply_in_exempt_namespaces() {
+    // istio-system is exempt from workload rules, not from MG4xx: the
+    // mesh-wide PeerAuthentication lives there.
+    let case = Case::new(Kind::PeerAuthentication, PERMISSIVE)
+        .in_namespace("istio-system")
+        .ns(&[]);
+    assert_eq!(case.judge(), (vec![MG401], vec![], vec![]));
+    let case = Case::new(Kind::PeerAuthentication, STRICT)
+        .in_namespace("istio-system")
+        .ns(&[]);
+    assert_eq!(case.judge(), (vec![], vec![], vec![]));
+}
+
+#[test]
+fn istio_rules_follow_namespace_modes() {
+    let run = |mode: &'static str| {
+        Case::new(Kind::PeerAuthentication, PERMISSIVE)
+            .ns(&[("istio-injection", "enabled"), ("meshguard.io/mode", mode)])
+            .judge()
+    };
+    assert_eq!(run("enforce"), (vec![MG401], vec![], vec![]));
+    assert_eq!(run("warn"), (vec![], vec![MG401], vec![]));
+    assert_eq!(run("audit"), (vec![], vec![], vec![MG401]));
+    assert_eq!(run("off"), (vec![], vec![], vec![]));
+}
+
+#[test]
+fn istio_rules_ratchet_on_update() {
+    // Already PERMISSIVE before: the update is allowed, with a warning.
+    let ratcheted = Case::new(Kind::PeerAuthentication, PERMISSIVE).update(PERMISSIVE);
+    let d = ratcheted.run(Webhook::Validate);
+    assert!(d.allowed());
+    assert!(d.findings.iter().any(|f| f.rule == MG401 && f.ratcheted));
+    // STRICT before: weakening it is denied.
+    let weakened = Case::new(Kind::PeerAuthentication, PERMISSIVE).update(STRICT);
+    assert_eq!(weakened.judge().0, vec![MG401]);
+}
+
+#[test]
+fn istio_rules_honour_actions_and_enforce_after() {
+    let off = Case::new(Kind::PeerAuthentication, PERMISSIVE)
+        .config(|c| c.set_action(MG401, Action::Off));
+    assert_eq!(off.fired(), vec![]);
+    let warn = Case::new(Kind::DestinationRule, NO_BREAKER).in_namespace("istio-system");
+    assert_eq!(warn.judge(), (vec![], vec![MG403], vec![]));
+    let past = now()
+        .checked_sub(jiff::SignedDuration::from_hours(1))
+        .expect("time");
+    let future = now()
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .expect("time");
+    let enforced = Case::new(Kind::DestinationRule, NO_BREAKER)
+        .config(|c| c.set_enforce_after(MG403, Some(past)));
+    assert_eq!(enforced.judge(), (vec![MG403], vec![], vec![]));
+    let not_yet = Case::new(Kind::DestinationRule, NO_BREAKER)
+        .config(|c| c.set_enforce_after(MG403, Some(future)));
+    assert_eq!(not_yet.judge(), (vec![], vec![MG403], vec![]));
+}

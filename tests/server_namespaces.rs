@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Conn, Server, client_config, read_ca, scratch};
+use crate::harness::{Conn, Server, client_config, read_ca, scratch, wait_for};
 use crate::util::data;
 
 /// A minimal Kubernetes API endpoint serving namespaces over plain HTTP.
@@ -160,6 +160,19 @@ async fn the_view_follows_the_list_and_the_watch_stream() {
         server.log_text()
     );
     assert!(api.watches.load(Ordering::SeqCst) >= 1);
+
+    // The MODIFIED event moved `canary` to revision 1-25.
+    let canary = wait_for(Duration::from_secs(10), || {
+        server
+            .logs
+            .lock()
+            .expect("logs")
+            .iter()
+            .find(|l| l.contains("namespace view updated") && l.contains("\"canary\""))
+            .cloned()
+    });
+    let canary = canary.expect("the canary update is applied");
+    assert!(canary.contains("1-25"), "{canary}");
 
     // `reviews` came from the ADDED event: its (empty) labels are known.
     let reply = conn

@@ -165,7 +165,18 @@ async fn rotation_by_symlink_swap_drops_no_request_and_refuses_bad_pairs() {
         .then_some(()))
         .is_some()
     );
-    // Both refusals are logged: the old certificate still serves.
+    // And an expired pair.
+    write_secret(&dir, 13, &pki.expired_server(&["localhost", "127.0.0.1"]));
+    assert!(
+        wait_for(Duration::from_secs(10), || (server
+            .count_logs("certificate reload refused")
+            > 2)
+        .then_some(()))
+        .is_some(),
+        "{}",
+        server.log_text()
+    );
+    // Every refusal is logged: the old certificate still serves.
     assert_eq!(
         served_cert(server.addr, tls.clone()).await,
         Some(der_of(&last))
@@ -258,4 +269,40 @@ async fn client_ca_requires_a_client_certificate_from_that_ca() {
     );
     let mut conn = Conn::open(server.addr, tls).await.expect("mutual TLS");
     assert_eq!(conn.get("/healthz").await.expect("healthz").status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_and_1_3_clients_are_both_served() {
+    let pki = Pki::new("versions CA");
+    let dir = scratch("versions");
+    let pair = pki.server(&["localhost"]);
+    std::fs::write(dir.join("tls.crt"), &pair.cert).expect("write");
+    std::fs::write(dir.join("tls.key"), &pair.key).expect("write");
+    let server = Server::start(&[
+        "--tls-cert",
+        dir.join("tls.crt").to_str().expect("utf-8"),
+        "--tls-key",
+        dir.join("tls.key").to_str().expect("utf-8"),
+    ]);
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der_of(&pki.ca_pem)))
+            .expect("root");
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[version])
+        .expect("version")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        let stream = connect(server.addr, config.clone())
+            .await
+            .expect("handshake");
+        assert_eq!(stream.get_ref().1.protocol_version(), Some(version.version));
+        let mut conn = Conn::open(server.addr, config).await.expect("connect");
+        assert_eq!(conn.get("/healthz").await.expect("healthz").status, 200);
+    }
 }

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{is_set, items, text};
+use super::{is_set, items, map, text};
 use crate::rules::{Context, RuleId, Violation};
 
 /// The sections whose entries carry a `route` list of weighted destinations.
@@ -72,7 +72,7 @@ fn weights(path: &str, destinations: &[Value], steps: &[u32], out: &mut Vec<Viol
             ""
         };
         let example = suggestion(&weights, sum, steps)
-            .map(|s| format!(", e.g. {s}"))
+            .map(|fixed| format!(", e.g. `route: {}`", route_fragment(destinations, &fixed)))
             .unwrap_or_default();
         out.push(
             Violation::new(
@@ -120,7 +120,7 @@ fn weights(path: &str, destinations: &[Value], steps: &[u32], out: &mut Vec<Viol
 
 /// Weights that add up to 100 by changing only the last given weight, when
 /// that gives a weight between 0 and 100 (and a canary step, if any).
-fn suggestion(weights: &[Option<i64>], sum: i128, steps: &[u32]) -> Option<String> {
+fn suggestion(weights: &[Option<i64>], sum: i128, steps: &[u32]) -> Option<Vec<i128>> {
     let last = weights.iter().rposition(Option::is_some)?;
     let mut fixed: Vec<i128> = weights.iter().map(|w| i128::from(w.unwrap_or(0))).collect();
     let slot = fixed.get_mut(last)?;
@@ -128,13 +128,28 @@ fn suggestion(weights: &[Option<i64>], sum: i128, steps: &[u32]) -> Option<Strin
     let ok = |w: &i128| {
         (0..=100).contains(w) && (steps.is_empty() || steps.iter().any(|s| i128::from(*s) == *w))
     };
-    fixed.iter().all(ok).then(|| {
-        fixed
-            .iter()
-            .map(i128::to_string)
-            .collect::<Vec<_>>()
-            .join(" + ")
-    })
+    fixed.iter().all(ok).then_some(fixed)
+}
+
+/// The corrected route as flow YAML: each destination's host and subset
+/// with its new weight.
+fn route_fragment(destinations: &[Value], weights: &[i128]) -> String {
+    let entries: Vec<String> = destinations
+        .iter()
+        .zip(weights)
+        .map(|(d, w)| {
+            let dest = map(d, "destination");
+            let mut fields = Vec::new();
+            if let Some(host) = dest.and_then(|d| text(d, "host")) {
+                fields.push(format!("host: {host}"));
+            }
+            if let Some(subset) = dest.and_then(|d| text(d, "subset")) {
+                fields.push(format!("subset: {subset}"));
+            }
+            format!("{{destination: {{{}}}, weight: {w}}}", fields.join(", "))
+        })
+        .collect();
+    format!("[{}]", entries.join(", "))
 }
 
 /// MG409 for `spec.http[i]`. Routes that answer themselves (`redirect`,

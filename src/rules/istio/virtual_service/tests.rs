@@ -195,7 +195,9 @@ fn weight_messages_show_the_sum_and_a_fix() {
     let msg = message(&found, RuleId::MG405, "spec.http[0].route");
     assert_eq!(msg, "weights 80 + 10 = 90, not 100");
     assert!(
-        found[0].fix_text().contains("e.g. 80 + 20"),
+        found[0].fix_text().contains(
+            "e.g. `route: [{destination: {host: orders, subset: v1}, weight: 80}, {destination: {host: orders, subset: v2}, weight: 20}]`"
+        ),
         "{}",
         found[0].fix_text()
     );
