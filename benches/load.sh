@@ -7,6 +7,9 @@
 #
 #   benches/load.sh [connections] [seconds] [review.json] [path]
 #   METRICS=off benches/load.sh     # the same without the metrics listener
+#   MESHGUARD_BIN=path METRICS=none benches/load.sh
+#                                   # another build (e.g. one from before the
+#                                   # metrics, which has no --metrics-listen)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +23,8 @@ if ! command -v wrk >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
 
-cargo build --release --locked -q
+bin=${MESHGUARD_BIN:-./target/release/meshguard}
+[ -n "${MESHGUARD_BIN:-}" ] || cargo build --release --locked -q
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -32,10 +36,13 @@ metadata: {name: bookinfo, labels: {istio-injection: enabled}}
 YAML
 
 port=$((20000 + RANDOM % 20000))
-metrics_listen=127.0.0.1:0
-[ "${METRICS:-on}" = off ] && metrics_listen=off
-MESHGUARD_LOG=warn ./target/release/meshguard serve --listen "127.0.0.1:$port" \
-  --metrics-listen "$metrics_listen" \
+case "${METRICS:-on}" in
+  on) metrics_args=(--metrics-listen 127.0.0.1:0) ;;
+  off) metrics_args=(--metrics-listen off) ;;
+  none) metrics_args=() ;;
+  *) echo "METRICS must be on, off or none" >&2; exit 2 ;;
+esac
+MESHGUARD_LOG=warn "$bin" serve --listen "127.0.0.1:$port" "${metrics_args[@]}" \
   --namespaces "$work/namespaces.yaml" --ca-out "$work/ca.pem" 2>"$work/server.log" &
 pid=$!
 for _ in $(seq 100); do
