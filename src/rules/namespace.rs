@@ -27,3 +27,35 @@ pub fn check(object: &Object<'_>, out: &mut Vec<Violation>) {
     };
     out.push(Violation::new(RuleId::MG301, "metadata.labels", message));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Kind;
+
+    fn fired(labels: &str) -> bool {
+        let json = format!(
+            r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"shop","labels":{{{labels}}}}}}}"#
+        );
+        let object = Object::from_json(Kind::Namespace, &json).expect("namespace");
+        let mut out = Vec::new();
+        check(&object, &mut out);
+        assert!(
+            out.iter()
+                .all(|v| v.rule == RuleId::MG301 && v.path == "metadata.labels")
+        );
+        !out.is_empty()
+    }
+
+    #[test]
+    fn exactly_one_injection_label_switches_injection_on() {
+        assert!(!fired(r#""istio-injection":"enabled""#));
+        assert!(!fired(r#""istio.io/rev":"1-25""#));
+        assert!(fired(""));
+        assert!(fired(r#""istio-injection":"disabled""#));
+        assert!(fired(r#""istio-injection":"Enabled""#));
+        assert!(fired(
+            r#""istio-injection":"enabled","istio.io/rev":"1-25""#
+        ));
+    }
+}

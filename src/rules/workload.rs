@@ -293,3 +293,106 @@ fn misplaced(kind: Kind, map: &str, key: &str, value: &str, target: &str) -> Vio
     )
     .with_fix(format!("Move {key} to {target}metadata.labels."))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::lenient::Labels;
+    use crate::rules::NamespaceLabels;
+
+    /// The rules a Deployment in an injected namespace breaks, with paths.
+    fn broken(pod_labels: &str, pod_spec: &str) -> Vec<(RuleId, String)> {
+        let json = format!(
+            r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"web","namespace":"shop"}},"spec":{{"template":{{"metadata":{{"labels":{{{pod_labels}}}}},"spec":{{{pod_spec}}}}}}}}}"#
+        );
+        let object = Object::from_json(Kind::Deployment, &json).expect("deployment");
+        let labels = Labels::from_pairs([("istio-injection", "enabled")]);
+        let config = Config::default();
+        let ctx = Context {
+            namespace: "shop",
+            namespace_labels: NamespaceLabels::Known(&labels),
+            config: &config,
+        };
+        let mut out = Vec::new();
+        check(&object, &ctx, &mut out);
+        out.into_iter().map(|v| (v.rule, v.path)).collect()
+    }
+
+    const GOOD_LABELS: &str = r#""app":"web","version":"v1","sidecar.istio.io/inject":"true""#;
+    const GOOD_SPEC: &str = r#""serviceAccountName":"web","containers":[{"name":"web"}]"#;
+
+    #[test]
+    fn a_compliant_template_breaks_nothing() {
+        assert_eq!(broken(GOOD_LABELS, GOOD_SPEC), vec![]);
+    }
+
+    #[test]
+    fn denies_default_or_missing_service_account() {
+        for spec in [
+            r#""containers":[{"name":"web"}]"#,
+            r#""serviceAccountName":"default""#,
+            r#""serviceAccountName":"""#,
+        ] {
+            let found = broken(GOOD_LABELS, spec);
+            assert_eq!(found[0].0, RuleId::MG101, "{spec}: {found:?}");
+            assert_eq!(found[0].1, "spec.template.spec.serviceAccountName");
+        }
+        // The deprecated field counts.
+        assert_eq!(broken(GOOD_LABELS, r#""serviceAccount":"web""#), vec![]);
+    }
+
+    #[test]
+    fn mesh_labels_accept_the_kubernetes_recommended_ones() {
+        let found = broken(r#""app":"web","sidecar.istio.io/inject":"true""#, GOOD_SPEC);
+        assert_eq!(
+            found,
+            vec![(RuleId::MG102, "spec.template.metadata.labels".to_owned())]
+        );
+        let recommended = r#""app.kubernetes.io/name":"web","app.kubernetes.io/version":"1","sidecar.istio.io/inject":"true""#;
+        assert_eq!(broken(recommended, GOOD_SPEC), vec![]);
+    }
+
+    #[test]
+    fn proxy_uid_host_network_and_reserved_ports() {
+        let uid = r#""serviceAccountName":"web","securityContext":{"runAsUser":1337},"containers":[{"name":"web"}]"#;
+        assert!(
+            broken(GOOD_LABELS, uid)
+                .iter()
+                .any(|(r, _)| *r == RuleId::MG105)
+        );
+        let host = r#""serviceAccountName":"web","hostNetwork":true,"containers":[{"name":"web"}]"#;
+        let found: Vec<RuleId> = broken(GOOD_LABELS, host)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        assert!(
+            found.contains(&RuleId::MG106) && !found.contains(&RuleId::MG103),
+            "{found:?}"
+        );
+        let port = r#""serviceAccountName":"web","containers":[{"name":"web","ports":[{"containerPort":15001}]}]"#;
+        assert!(
+            broken(GOOD_LABELS, port)
+                .iter()
+                .any(|(r, _)| *r == RuleId::MG107)
+        );
+        let name = r#""serviceAccountName":"web","containers":[{"name":"istio-proxy"}]"#;
+        assert!(
+            broken(GOOD_LABELS, name)
+                .iter()
+                .any(|(r, _)| *r == RuleId::MG107)
+        );
+    }
+
+    #[test]
+    fn an_explicit_opt_out_is_mg103_not_mg104() {
+        let found: Vec<RuleId> = broken(
+            r#""app":"web","version":"v1","sidecar.istio.io/inject":"false""#,
+            GOOD_SPEC,
+        )
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+        assert_eq!(found, vec![RuleId::MG103]);
+    }
+}

@@ -63,7 +63,10 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
+                    // Out of file descriptors, typically: back off instead of
+                    // spinning on the error.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
