@@ -57,7 +57,7 @@ pub enum CertsError {
     Days,
     #[error("`{0}` is not a DNS label (lower-case letters, digits and `-`)")]
     Name(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,

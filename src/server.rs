@@ -65,17 +65,17 @@ pub enum ServeError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Namespaces(#[from] crate::namespaces::NamespaceFileError),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot write the self-signed CA to {path}: {source}")]
+    #[error("cannot write the self-signed CA to {path}")]
     WriteCa {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
