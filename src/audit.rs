@@ -64,6 +64,8 @@ pub struct InputError {
 pub struct AuditReport {
     /// Every object read, judged or not.
     pub objects: usize,
+    /// The same, by input file (`<stdin>` for standard input).
+    pub objects_by_file: std::collections::BTreeMap<String, usize>,
     /// Objects with findings or patches, in input order.
     pub audited: Vec<AuditedObject>,
     pub errors: Vec<InputError>,
@@ -114,6 +116,12 @@ pub fn audit_documents(
         }
     }
     report.objects += items.len();
+    for (source, _) in &items {
+        *report
+            .objects_by_file
+            .entry(source.file.clone())
+            .or_default() += 1;
+    }
 
     // Namespaces first: their labels, as the cluster would store them, are
     // the context of every other object.

@@ -374,15 +374,6 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 }
 
 fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Result<Exit> {
-    if matches!(args.format, Format::Sarif | Format::Junit) {
-        bail!(
-            "--format {} is not available yet; use text or json",
-            args.format
-                .to_possible_value()
-                .map(|v| v.get_name().to_owned())
-                .unwrap_or_default()
-        );
-    }
     let config = load_config(args.config.as_ref())?;
     let paths = if !args.paths.is_empty() {
         args.paths
@@ -403,8 +394,10 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
     };
     let report = audit::run(&input, &config, now);
     let text = match args.format {
+        Format::Text => report::text::render(&report),
         Format::Json => report::json::render(&report),
-        _ => report::text::render(&report),
+        Format::Sarif => report::sarif::render(&report),
+        Format::Junit => report::junit::render(&report, args.fail_on),
     };
     out.write_all(text.as_bytes())?;
     for e in &report.errors {

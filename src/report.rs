@@ -1,7 +1,10 @@
 //! Rendering an audit report (SPEC section 7): `text` for people, `json`
-//! for machines. Formats only; the audit itself is in `audit`.
+//! for machines, `sarif` for code scanning, `junit` for CI test reports.
+//! Formats only; the audit itself is in `audit`.
 
 pub mod json;
+pub mod junit;
+pub mod sarif;
 pub mod text;
 
 use crate::audit::AuditReport;

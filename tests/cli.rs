@@ -86,18 +86,141 @@ fn audit_exit_codes_follow_fail_on() {
 }
 
 #[test]
-fn audit_formats_not_yet_available_are_usage_errors() {
-    for format in ["sarif", "junit"] {
-        let out = meshguard(&["audit", "-", "--format", format], Some(b""));
-        assert_eq!(out.status.code(), Some(2));
-        assert!(
-            stderr(&out).contains("not available yet"),
-            "{}",
-            stderr(&out)
-        );
-    }
+fn unknown_audit_formats_are_usage_errors() {
     let out = meshguard(&["audit", "-", "--format", "xml"], Some(b""));
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn audit_sarif_reports_every_finding_at_its_line_with_the_rule_catalogue() {
+    let out = meshguard(&["audit", "examples/", "--format", "sarif"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 19);
+    let results = run["results"].as_array().expect("results");
+    let summary: Vec<String> = results
+        .iter()
+        .map(|r| {
+            let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+            assert_eq!(
+                rules[index]["id"], r["ruleId"],
+                "ruleIndex points at the rule"
+            );
+            let location = &r["locations"][0]["physicalLocation"];
+            format!(
+                "{} {} {}:{}",
+                r["ruleId"].as_str().expect("id"),
+                r["level"].as_str().expect("level"),
+                location["artifactLocation"]["uri"].as_str().expect("uri"),
+                location["region"]["startLine"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "MG101 error examples/shop-mesh.yaml:51",
+            "MG103 error examples/shop-mesh.yaml:67",
+            "MG201 error examples/shop-mesh.yaml:90",
+            "MG404 error examples/shop-mesh.yaml:114",
+            "MG403 warning examples/shop-mesh.yaml:137",
+            "MG403 warning examples/shop-mesh.yaml:137",
+            "MG409 warning examples/shop-mesh.yaml:154",
+        ]
+    );
+    assert!(
+        results[0]["message"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("Fix:")
+    );
+    assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+}
+
+/// (tests, failures, errors) of `<testsuites>`, the failing case names, and
+/// whether the document is well-formed XML to the end.
+fn junit_counts(xml: &[u8]) -> ((String, String, String), Vec<String>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut totals = None;
+    let mut failing = Vec::new();
+    let mut case = String::new();
+    let attr = |e: &quick_xml::events::BytesStart<'_>, name: &str| -> String {
+        e.try_get_attribute(name)
+            .expect("attribute parses")
+            .map(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .expect("value")
+                    .into_owned()
+            })
+            .unwrap_or_default()
+    };
+    loop {
+        match reader.read_event_into(&mut buf).expect("well-formed XML") {
+            Event::Start(e) if e.name().0 == "testsuites" => {
+                totals = Some((attr(&e, "tests"), attr(&e, "failures"), attr(&e, "errors")));
+            }
+            Event::Start(e) if e.name().0 == "testcase" => case = attr(&e, "name"),
+            Event::Start(e) | Event::Empty(e) if e.name().0 == "failure" => {
+                failing.push(case.clone())
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    (totals.expect("a testsuites element"), failing)
+}
+
+#[test]
+fn audit_junit_fails_the_cases_that_fail_the_exit_code() {
+    let out = meshguard(&["audit", "examples/", "--format", "junit"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let (totals, failing) = junit_counts(&out.stdout);
+    assert_eq!(totals, ("18".into(), "4".into(), "0".into()));
+    assert_eq!(
+        failing,
+        [
+            "Deployment shop/checkout-v2",
+            "CronJob shop/nightly-report",
+            "Service shop/checkout",
+            "AuthorizationPolicy shop/frontend",
+        ]
+    );
+    let out = meshguard(
+        &[
+            "audit",
+            "examples/",
+            "--format",
+            "junit",
+            "--fail-on",
+            "warn",
+        ],
+        None,
+    );
+    let (totals, failing) = junit_counts(&out.stdout);
+    assert_eq!(totals.1, "6");
+    assert!(failing.contains(&"VirtualService shop/frontend".to_owned()));
+    // Markup in names and messages is escaped; an unreadable file is an error.
+    let dir = tempdir("junit");
+    std::fs::write(
+        dir.join("odd.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: \"a<b>&c\", namespace: shop}\nspec: {ports: [{port: 80}]}\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("broken.yaml"), "a: [unclosed\n").expect("write");
+    let out = meshguard(
+        &["audit", dir.to_str().expect("utf-8"), "--format", "junit"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let (totals, failing) = junit_counts(&out.stdout);
+    assert_eq!(totals.2, "1", "{}", stdout(&out));
+    assert_eq!(failing, ["Service shop/a<b>&c"]);
 }
 
 #[test]
