@@ -82,6 +82,14 @@ pub struct AuditArgs {
     /// Files or directories to audit; `-` (or nothing, with piped input)
     /// reads standard input.
     pub paths: Vec<PathBuf>,
+    /// Audit the objects of a live cluster instead of files (every kind
+    /// meshguard judges, listed cluster-wide).
+    #[arg(long, conflicts_with = "paths")]
+    pub cluster: bool,
+    /// Kubeconfig for --cluster (default: KUBECONFIG, ~/.kube/config, or the
+    /// in-cluster service account).
+    #[arg(long, requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
     /// Configuration file (default: the built-in default).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -375,24 +383,11 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 
 fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Result<Exit> {
     let config = load_config(args.config.as_ref())?;
-    let paths = if !args.paths.is_empty() {
-        args.paths
-    } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!(
-            "give files or directories to audit, or pipe manifests in (`kubectl kustomize . | meshguard audit -`)"
-        );
+    let report = if args.cluster {
+        audit_cluster(&args, &config, now)?
     } else {
-        vec![PathBuf::from("-")]
+        audit_files(&args, &config, now)?
     };
-    let input = AuditInput {
-        paths,
-        namespace_labels: args
-            .namespace_labels
-            .into_iter()
-            .map(|l| (l.namespace, l.key, l.value))
-            .collect(),
-    };
-    let report = audit::run(&input, &config, now);
     let text = match args.format {
         Format::Text => report::text::render(&report),
         Format::Json => report::json::render(&report),
@@ -410,6 +405,61 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
     } else {
         Exit::Clean
     })
+}
+
+fn namespace_labels(args: &AuditArgs) -> Vec<(String, String, String)> {
+    args.namespace_labels
+        .iter()
+        .map(|l| (l.namespace.clone(), l.key.clone(), l.value.clone()))
+        .collect()
+}
+
+/// `audit --cluster`: list, then the same audit as for files.
+fn audit_cluster(
+    args: &AuditArgs,
+    config: &Config,
+    now: Timestamp,
+) -> anyhow::Result<audit::AuditReport> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let collected = runtime.block_on(async {
+        let client = crate::cluster_audit::client(args.kubeconfig.as_deref())
+            .await
+            .context("cannot reach a cluster")?;
+        anyhow::Ok(crate::cluster_audit::collect(&client).await)
+    })?;
+    let input = AuditInput {
+        paths: Vec::new(),
+        namespace_labels: namespace_labels(args),
+    };
+    let mut report = audit::AuditReport {
+        errors: collected.errors,
+        ..Default::default()
+    };
+    audit::audit_documents(collected.documents, &input, config, now, &mut report);
+    Ok(report)
+}
+
+fn audit_files(
+    args: &AuditArgs,
+    config: &Config,
+    now: Timestamp,
+) -> anyhow::Result<audit::AuditReport> {
+    let paths = if !args.paths.is_empty() {
+        args.paths.clone()
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "give files or directories to audit, or pipe manifests in (`kubectl kustomize . | meshguard audit -`)"
+        );
+    } else {
+        vec![PathBuf::from("-")]
+    };
+    let input = AuditInput {
+        paths,
+        namespace_labels: namespace_labels(args),
+    };
+    Ok(audit::run(&input, config, now))
 }
 
 fn review(args: ReviewArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Result<()> {

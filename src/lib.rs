@@ -16,6 +16,7 @@ pub mod admission;
 pub mod audit;
 pub mod certs;
 pub mod cli;
+pub mod cluster_audit;
 pub mod config;
 pub mod documents;
 pub mod engine;

@@ -3,109 +3,49 @@
 //! (`namespaces.json`) and the watch stream (`namespaces-watch.jsonl`:
 //! MODIFIED, ADDED, MODIFIED, BOOKMARK).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::fake_api::{self, Answer, FakeApi};
 use crate::harness::{Conn, Server, client_config, read_ca, scratch, wait_for};
 use crate::util::data;
 
-/// A minimal Kubernetes API endpoint serving namespaces over plain HTTP.
-struct FakeApi {
-    addr: SocketAddr,
-    watches: Arc<AtomicUsize>,
-    gets: Arc<AtomicUsize>,
-}
-
-impl FakeApi {
-    fn start() -> FakeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let watches = Arc::new(AtomicUsize::new(0));
-        let gets = Arc::new(AtomicUsize::new(0));
-        let (w, g) = (watches.clone(), gets.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (w, g) = (w.clone(), g.clone());
-                std::thread::spawn(move || serve(stream, &w, &g));
-            }
-        });
-        FakeApi {
-            addr,
-            watches,
-            gets,
-        }
-    }
-}
-
-fn serve(mut stream: TcpStream, watches: &AtomicUsize, gets: &AtomicUsize) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                break;
-            }
-        }
-        let target = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_owned();
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+/// The API of the capture: the namespace list, one watch that replays the
+/// captured events, and 404 for single namespaces (counted).
+fn fake_api() -> (FakeApi, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let watches = Arc::new(AtomicUsize::new(0));
+    let gets = Arc::new(AtomicUsize::new(0));
+    let (w, g) = (watches.clone(), gets.clone());
+    let api = FakeApi::start(move |path, query| {
         if path == "/api/v1/namespaces" && query.contains("watch=true") {
-            let first = watches.fetch_add(1, Ordering::SeqCst) == 0;
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
-            if first {
-                let events =
-                    std::fs::read_to_string(data("namespaces-watch.jsonl")).expect("watch stream");
-                for line in events.lines() {
-                    let chunk = format!("{line}\n");
-                    let _ =
-                        stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
-                    let _ = stream.flush();
-                }
-            }
-            // Keep the watch open, as the API server does until its timeout.
-            std::thread::sleep(Duration::from_secs(600));
-            return;
-        }
-        let (status, body) = if path == "/api/v1/namespaces" {
-            (
-                "200 OK",
+            let first = w.fetch_add(1, Ordering::SeqCst) == 0;
+            let events = if first {
+                let text = std::fs::read_to_string(data("namespaces-watch.jsonl")).expect("watch");
+                text.lines().map(str::to_owned).collect()
+            } else {
+                Vec::new()
+            };
+            Answer::Stream(events)
+        } else if path == "/api/v1/namespaces" {
+            Answer::Json(
+                200,
                 std::fs::read_to_string(data("namespaces.json")).expect("list"),
             )
-        } else if path.starts_with("/api/v1/namespaces/") {
-            gets.fetch_add(1, Ordering::SeqCst);
-            let name = path.trim_start_matches("/api/v1/namespaces/");
-            (
-                "404 Not Found",
-                format!(
-                    r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"namespaces \"{name}\" not found","reason":"NotFound","details":{{"name":"{name}","kind":"namespaces"}},"code":404}}"#
-                ),
-            )
+        } else if let Some(name) = path.strip_prefix("/api/v1/namespaces/") {
+            g.fetch_add(1, Ordering::SeqCst);
+            fake_api::status(404, "NotFound", &format!("namespaces \"{name}\" not found"))
         } else {
-            (
-                "404 Not Found",
-                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}"#.to_owned(),
+            fake_api::status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
             )
-        };
-        let reply = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if stream.write_all(reply.as_bytes()).is_err() {
-            return;
         }
-    }
+    });
+    (api, watches, gets)
 }
 
 /// A Deployment review in `namespace` whose pods carry no injection marker.
@@ -125,17 +65,9 @@ fn mg103_message(reply: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_follows_the_list_and_the_watch_stream() {
-    let api = FakeApi::start();
+    let (api, watches, gets) = fake_api();
     let dir = scratch("watch");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"http://{}\"}}\nusers:\n- name: test\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: test}}\ncurrent-context: fake\n",
-            api.addr
-        ),
-    )
-    .expect("kubeconfig");
+    let kubeconfig = api.kubeconfig(&dir);
     let ca = dir.join("ca.pem");
     let server = Server::start_with_env(
         &["--ca-out", ca.to_str().expect("utf-8")],
@@ -159,7 +91,7 @@ async fn the_view_follows_the_list_and_the_watch_stream() {
         "{readiness}\n{}",
         server.log_text()
     );
-    assert!(api.watches.load(Ordering::SeqCst) >= 1);
+    assert!(watches.load(Ordering::SeqCst) >= 1);
 
     // The MODIFIED event moved `canary` to revision 1-25.
     let canary = wait_for(Duration::from_secs(10), || {
@@ -208,14 +140,14 @@ async fn the_view_follows_the_list_and_the_watch_stream() {
     assert_eq!(v["response"]["allowed"], true, "mode warn: {v}");
 
     // A namespace nobody knows: one GET (404 here), then the pod's markers.
-    let before = api.gets.load(Ordering::SeqCst);
+    let before = gets.load(Ordering::SeqCst);
     let reply = conn
         .post("/validate", unmarked_deployment("brand-new"))
         .await
         .expect("reply");
     assert!(mg103_message(&reply.body).contains("labels of namespace `brand-new` are unknown"));
     assert_eq!(
-        api.gets.load(Ordering::SeqCst),
+        gets.load(Ordering::SeqCst),
         before + 1,
         "exactly one GET for the unknown namespace"
     );

@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod cli;
+mod cluster_audit;
 mod deploy;
+mod fake_api;
 mod fixtures;
 mod harness;
 mod metrics;

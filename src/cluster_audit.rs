@@ -1,0 +1,206 @@
+//! `meshguard audit --cluster`: the objects a live cluster already holds,
+//! judged by the same audit as manifest files (SPEC section 7). A dry run
+//! before switching a rule to `deny`: what would break, and what the
+//! mutating webhook would patch on the next update.
+//!
+//! Every kind meshguard judges is listed cluster-wide, in pages. A kind the
+//! cluster does not serve (no Argo Rollouts, no Istio, or an older Istio
+//! version) is skipped; Istio kinds are tried at `v1`, then `v1beta1`, then
+//! `v1alpha3`. A kind meshguard may not list (RBAC) is an input error that
+//! names the missing permission, and the other kinds are still audited.
+//! Only I/O lives here: the judging is `audit::audit_documents`.
+
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use crate::audit::{InputError, Source};
+use crate::documents::Document;
+
+/// The source name of objects read from the cluster.
+pub const SOURCE: &str = "cluster";
+
+/// Objects listed per request.
+const PAGE: u32 = 500;
+
+/// What meshguard judges, as (group, versions to try, kind, plural), with
+/// Namespaces first: their labels are the context of the rest.
+const RESOURCES: [(&str, &[&str], &str, &str); 18] = [
+    ("", &["v1"], "Namespace", "namespaces"),
+    ("", &["v1"], "Pod", "pods"),
+    (
+        "",
+        &["v1"],
+        "ReplicationController",
+        "replicationcontrollers",
+    ),
+    ("", &["v1"], "Service", "services"),
+    ("apps", &["v1"], "Deployment", "deployments"),
+    ("apps", &["v1"], "StatefulSet", "statefulsets"),
+    ("apps", &["v1"], "DaemonSet", "daemonsets"),
+    ("apps", &["v1"], "ReplicaSet", "replicasets"),
+    ("batch", &["v1"], "Job", "jobs"),
+    ("batch", &["v1"], "CronJob", "cronjobs"),
+    ("argoproj.io", &["v1alpha1"], "Rollout", "rollouts"),
+    (
+        "security.istio.io",
+        &["v1", "v1beta1"],
+        "PeerAuthentication",
+        "peerauthentications",
+    ),
+    (
+        "security.istio.io",
+        &["v1", "v1beta1"],
+        "AuthorizationPolicy",
+        "authorizationpolicies",
+    ),
+    (
+        "networking.istio.io",
+        &["v1", "v1beta1", "v1alpha3"],
+        "DestinationRule",
+        "destinationrules",
+    ),
+    (
+        "networking.istio.io",
+        &["v1", "v1beta1", "v1alpha3"],
+        "VirtualService",
+        "virtualservices",
+    ),
+    (
+        "networking.istio.io",
+        &["v1", "v1beta1", "v1alpha3"],
+        "Gateway",
+        "gateways",
+    ),
+    (
+        "networking.istio.io",
+        &["v1", "v1beta1", "v1alpha3"],
+        "ServiceEntry",
+        "serviceentries",
+    ),
+    (
+        "networking.istio.io",
+        &["v1", "v1beta1", "v1alpha3"],
+        "Sidecar",
+        "sidecars",
+    ),
+];
+
+/// What the cluster holds: the objects as documents, and what could not be
+/// listed.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub documents: Vec<(String, Document)>,
+    pub errors: Vec<InputError>,
+    /// Kinds the cluster does not serve, as `plural.group`.
+    pub not_served: Vec<String>,
+}
+
+/// A client from `kubeconfig`, or from the usual places (`KUBECONFIG`,
+/// `~/.kube/config`, the in-cluster service account).
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Lists every judged kind.
+pub async fn collect(client: &Client) -> Collected {
+    let mut out = Collected::default();
+    for (group, versions, kind, plural) in RESOURCES {
+        let name = if group.is_empty() {
+            plural.to_owned()
+        } else {
+            format!("{plural}.{group}")
+        };
+        let mut served = false;
+        for version in versions {
+            match list(client, group, version, kind, plural).await {
+                Ok(items) => {
+                    out.documents.extend(
+                        items
+                            .into_iter()
+                            .map(|value| (SOURCE.to_owned(), Document { line: 0, value })),
+                    );
+                    served = true;
+                    break;
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => continue,
+                Err(e) => {
+                    out.errors.push(InputError {
+                        source: Source {
+                            file: format!("{SOURCE}:{name}"),
+                            line: 0,
+                        },
+                        message: describe(&e, &name),
+                    });
+                    served = true;
+                    break;
+                }
+            }
+        }
+        if !served {
+            out.not_served.push(name);
+        }
+    }
+    out
+}
+
+/// Every object of one kind at one version, with `apiVersion` and `kind`
+/// set (list items carry neither).
+async fn list(
+    client: &Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Result<Vec<Value>, kube::Error> {
+    let api_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let resource = ApiResource {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        api_version: api_version.clone(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let mut items = Vec::new();
+    let mut params = ListParams::default().limit(PAGE);
+    loop {
+        let page = api.list(&params).await?;
+        for object in page.items {
+            let mut value = serde_json::to_value(&object).map_err(kube::Error::SerdeError)?;
+            value["apiVersion"] = Value::String(api_version.clone());
+            value["kind"] = Value::String(kind.to_owned());
+            items.push(value);
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// A listing error in the terms of what to do about it.
+fn describe(e: &kube::Error, name: &str) -> String {
+    match e {
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "cannot list {name}: forbidden ({}); grant list on {name} to the identity meshguard runs as",
+            status.message
+        ),
+        kube::Error::Api(status) => {
+            format!("cannot list {name}: {} ({})", status.message, status.code)
+        }
+        other => format!("cannot list {name}: {other}"),
+    }
+}

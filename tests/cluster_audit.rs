@@ -1,0 +1,187 @@
+//! `meshguard audit --cluster` against a test API endpoint that serves the
+//! objects kube-apiserver received in the captures: paged lists, a kind
+//! served only at an older Istio version, kinds not installed, and a kind
+//! meshguard may not list.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::fake_api::{self, Answer, FakeApi};
+use crate::harness::scratch;
+use crate::util::{data, meshguard, stderr};
+
+/// The object of a captured review.
+fn object(review: &str) -> Value {
+    let text = std::fs::read_to_string(data(&format!("reviews/{review}"))).expect("review");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    v["request"]["object"].clone()
+}
+
+fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Answer {
+    let mut metadata = json!({"resourceVersion": "42"});
+    if let Some(token) = next {
+        metadata["continue"] = json!(token);
+    }
+    Answer::Json(
+        200,
+        json!({"kind": format!("{kind}List"), "apiVersion": "v1", "metadata": metadata, "items": items})
+            .to_string(),
+    )
+}
+
+fn cluster() -> FakeApi {
+    FakeApi::start(|path, query| match path {
+        "/api/v1/namespaces" => Answer::Json(
+            200,
+            std::fs::read_to_string(data("namespaces.json")).expect("namespaces"),
+        ),
+        "/api/v1/pods" => fake_api::status(
+            403,
+            "Forbidden",
+            "pods is forbidden: User \"system:serviceaccount:ci:auditor\" cannot list resource \"pods\" in API group \"\" at the cluster scope",
+        ),
+        "/api/v1/services" => list(
+            "Service",
+            vec![
+                object("0071-validate-CREATE-Service-catalog-checkout.json"),
+                object("0139-validate-CREATE-Service-payments-orders.json"),
+            ],
+            None,
+        ),
+        // Two pages.
+        "/apis/apps/v1/deployments" if !query.contains("continue=") => list(
+            "Deployment",
+            vec![object(
+                "0069-validate-CREATE-Deployment-catalog-checkout.json",
+            )],
+            Some("page-2"),
+        ),
+        "/apis/apps/v1/deployments" if query.contains("continue=page-2") => list(
+            "Deployment",
+            vec![object(
+                "0073-validate-CREATE-Deployment-payments-orders.json",
+            )],
+            None,
+        ),
+        // An older Istio: PeerAuthentication only at v1beta1.
+        "/apis/security.istio.io/v1beta1/peerauthentications" => list(
+            "PeerAuthentication",
+            vec![
+                object("0114-validate-CREATE-PeerAuthentication-istio-system-default.json"),
+                object("0115-validate-CREATE-PeerAuthentication-payments-legacy-permissive.json"),
+            ],
+            None,
+        ),
+        "/apis/networking.istio.io/v1/gateways" => list(
+            "Gateway",
+            vec![
+                object("0125-validate-CREATE-Gateway-istio-ingress-public.json"),
+                object("0126-validate-CREATE-Gateway-payments-insecure.json"),
+            ],
+            None,
+        ),
+        // Everything else (Argo Rollouts, the other Istio kinds, empty
+        // core and apps kinds) is not served here.
+        _ => fake_api::status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
+    })
+}
+
+#[test]
+fn cluster_audit_judges_what_the_cluster_holds() {
+    let api = cluster();
+    let dir = scratch("cluster-audit");
+    let kubeconfig = api.kubeconfig(&dir);
+    let out = meshguard(
+        &[
+            "audit",
+            "--cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    // Pods could not be listed: an input error, exit 2, the rest audited.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cluster:pods: cannot list pods: forbidden"),
+        "{}",
+        stderr(&out)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let namespaces = 13;
+    assert_eq!(v["summary"]["objects"], namespaces + 2 + 2 + 2 + 2);
+    let found: BTreeSet<String> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] != "Namespace")
+        .map(|f| {
+            format!(
+                "{} {} {}/{}",
+                f["rule"].as_str().expect("rule"),
+                f["kind"].as_str().expect("kind"),
+                f["namespace"].as_str().expect("namespace"),
+                f["object"].as_str().expect("object")
+            )
+        })
+        .collect();
+    for expected in [
+        "MG101 Deployment payments/orders",
+        "MG201 Service payments/orders",
+        "MG401 PeerAuthentication payments/legacy-permissive",
+        "MG406 Gateway payments/insecure",
+    ] {
+        assert!(found.contains(expected), "{expected} in {found:?}");
+    }
+    for compliant in [
+        "catalog/checkout",
+        "istio-system/default",
+        "istio-ingress/public",
+    ] {
+        assert!(
+            !found.iter().any(|f| f.ends_with(compliant)),
+            "{compliant} is compliant: {found:?}"
+        );
+    }
+    assert!(
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|f| f["source"] == "cluster")
+    );
+}
+
+#[test]
+fn cluster_audit_without_a_cluster_is_a_clear_error() {
+    let dir = scratch("cluster-none");
+    let missing = dir.join("no-such-kubeconfig");
+    let out = meshguard(
+        &[
+            "audit",
+            "--cluster",
+            "--kubeconfig",
+            missing.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot reach a cluster"),
+        "{}",
+        stderr(&out)
+    );
+    let out = meshguard(&["audit", "--cluster", "examples/"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "paths and --cluster exclude each other"
+    );
+}

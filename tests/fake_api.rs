@@ -1,0 +1,108 @@
+//! A minimal Kubernetes API endpoint over plain HTTP for tests: each
+//! request is answered by a handler from its path and query, with a JSON
+//! reply or a chunked stream (a watch) that then stays open.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub enum Answer {
+    /// Status code and JSON body.
+    Json(u16, String),
+    /// JSON lines sent as chunks; the stream then stays open, as a watch
+    /// does until the API server's timeout.
+    Stream(Vec<String>),
+}
+
+/// A Kubernetes `Status` error body.
+pub fn status(code: u16, reason: &str, message: &str) -> Answer {
+    Answer::Json(
+        code,
+        serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason, "code": code,
+        })
+        .to_string(),
+    )
+}
+
+pub struct FakeApi {
+    pub addr: SocketAddr,
+}
+
+type Handler = dyn Fn(&str, &str) -> Answer + Send + Sync;
+
+impl FakeApi {
+    pub fn start(handler: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let handler: Arc<Handler> = Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let handler = handler.clone();
+                std::thread::spawn(move || serve(stream, &*handler));
+            }
+        });
+        FakeApi { addr }
+    }
+
+    /// A kubeconfig in `dir` that points at this endpoint.
+    pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"http://{}\"}}\nusers:\n- name: test\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: test}}\ncurrent-context: fake\n",
+                self.addr
+            ),
+        )
+        .expect("kubeconfig");
+        path
+    }
+}
+
+fn serve(mut stream: TcpStream, handler: &Handler) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                break;
+            }
+        }
+        let target = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_owned();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        match handler(path, query) {
+            Answer::Json(code, body) => {
+                let reply = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(reply.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            Answer::Stream(lines) => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+                for line in lines {
+                    let chunk = format!("{line}\n");
+                    let _ =
+                        stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
+                    let _ = stream.flush();
+                }
+                std::thread::sleep(Duration::from_secs(600));
+                return;
+            }
+        }
+    }
+}
