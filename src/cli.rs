@@ -429,6 +429,12 @@ fn audit_cluster(
             .context("cannot reach a cluster")?;
         anyhow::Ok(crate::cluster_audit::collect(&client).await)
     })?;
+    if !collected.not_served.is_empty() {
+        eprintln!(
+            "meshguard: not served by this cluster, skipped: {}",
+            collected.not_served.join(", ")
+        );
+    }
     let input = AuditInput {
         paths: Vec::new(),
         namespace_labels: namespace_labels(args),
@@ -446,20 +452,31 @@ fn audit_files(
     config: &Config,
     now: Timestamp,
 ) -> anyhow::Result<audit::AuditReport> {
-    let paths = if !args.paths.is_empty() {
-        args.paths.clone()
-    } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!(
-            "give files or directories to audit, or pipe manifests in (`kubectl kustomize . | meshguard audit -`)"
-        );
-    } else {
+    const USAGE: &str = "give files or directories to audit, or pipe manifests in (`kubectl kustomize . | meshguard audit -`)";
+    let implicit_stdin = args.paths.is_empty();
+    if implicit_stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(USAGE);
+    }
+    let paths = if implicit_stdin {
         vec![PathBuf::from("-")]
+    } else {
+        args.paths.clone()
     };
     let input = AuditInput {
         paths,
         namespace_labels: namespace_labels(args),
     };
-    Ok(audit::run(&input, config, now))
+    let report = audit::run(&input, config, now);
+    // No path and nothing piped in (a CI job whose file list came out
+    // empty): an error, never a green "0 objects".
+    if implicit_stdin
+        && report.objects == 0
+        && report.errors.is_empty()
+        && report.skipped.is_empty()
+    {
+        bail!("nothing on standard input: {USAGE}");
+    }
+    Ok(report)
 }
 
 fn review(args: ReviewArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Result<()> {

@@ -97,7 +97,8 @@ pub struct Collected {
 }
 
 /// A client from `kubeconfig`, or from the usual places (`KUBECONFIG`,
-/// `~/.kube/config`, the in-cluster service account).
+/// `~/.kube/config`, the in-cluster service account), that has reached the
+/// API server once.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
     let config = match kubeconfig {
         Some(path) => {
@@ -107,7 +108,10 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Clie
         }
         None => kube::Config::infer().await?,
     };
-    Ok(Client::try_from(config)?)
+    let client = Client::try_from(config)?;
+    let version = client.apiserver_version().await?;
+    tracing::debug!(version = %version.git_version, "API server reached");
+    Ok(client)
 }
 
 /// Lists every judged kind.
@@ -176,8 +180,22 @@ async fn list(
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let mut items = Vec::new();
     let mut params = ListParams::default().limit(PAGE);
+    // A continue token expires with etcd compaction (410 Gone): start the
+    // kind over, a couple of times at most.
+    let mut restarts = 0;
     loop {
-        let page = api.list(&params).await?;
+        let page = match api.list(&params).await {
+            Ok(page) => page,
+            Err(kube::Error::Api(status))
+                if status.code == 410 && params.continue_token.is_some() && restarts < 2 =>
+            {
+                restarts += 1;
+                items.clear();
+                params = ListParams::default().limit(PAGE);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         for object in page.items {
             let mut value = serde_json::to_value(&object).map_err(kube::Error::SerdeError)?;
             value["apiVersion"] = Value::String(api_version.clone());

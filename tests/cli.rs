@@ -138,6 +138,15 @@ fn audit_sarif_reports_every_finding_at_its_line_with_the_rule_catalogue() {
             .contains("Fix:")
     );
     assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    let fingerprints: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["meshguardFinding/v1"]
+                .as_str()
+                .expect("fingerprint")
+        })
+        .collect();
+    assert_eq!(fingerprints.len(), results.len(), "one alert per finding");
 }
 
 /// (tests, failures, errors) of `<testsuites>`, the failing case names, and
@@ -359,4 +368,15 @@ fn audit_without_paths_reads_piped_input() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["findings"][0]["rule"], "MG201");
     assert_eq!(v["findings"][0]["source"], "<stdin>:1");
+}
+
+#[test]
+fn audit_without_paths_and_without_input_is_an_error_not_a_pass() {
+    let out = meshguard(&["audit", "--format", "junit"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nothing on standard input"),
+        "{}",
+        stderr(&out)
+    );
 }

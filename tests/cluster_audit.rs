@@ -31,7 +31,16 @@ fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Answer {
 }
 
 fn cluster() -> FakeApi {
-    FakeApi::start(|path, query| match path {
+    // The first request for the second page of Deployments finds its
+    // continue token expired (410 Gone): the kind is listed again.
+    let expired = std::sync::atomic::AtomicBool::new(false);
+    FakeApi::start(move |path, query| match path {
+        "/apis/apps/v1/deployments"
+            if query.contains("continue=page-2")
+                && !expired.swap(true, std::sync::atomic::Ordering::SeqCst) =>
+        {
+            fake_api::status(410, "Expired", "The provided continue parameter is too old")
+        }
         "/api/v1/namespaces" => Answer::Json(
             200,
             std::fs::read_to_string(data("namespaces.json")).expect("namespaces"),
@@ -157,6 +166,50 @@ fn cluster_audit_judges_what_the_cluster_holds() {
             .iter()
             .all(|f| f["source"] == "cluster")
     );
+    // Every judged kind was asked for where the API serves it; what the
+    // cluster lacks is named.
+    let asked: BTreeSet<String> = api
+        .requests
+        .lock()
+        .expect("requests")
+        .iter()
+        .cloned()
+        .collect();
+    for path in [
+        "/api/v1/namespaces",
+        "/api/v1/pods",
+        "/api/v1/replicationcontrollers",
+        "/api/v1/services",
+        "/apis/apps/v1/deployments",
+        "/apis/apps/v1/statefulsets",
+        "/apis/apps/v1/daemonsets",
+        "/apis/apps/v1/replicasets",
+        "/apis/batch/v1/jobs",
+        "/apis/batch/v1/cronjobs",
+        "/apis/argoproj.io/v1alpha1/rollouts",
+        "/apis/security.istio.io/v1/peerauthentications",
+        "/apis/security.istio.io/v1beta1/peerauthentications",
+        "/apis/security.istio.io/v1/authorizationpolicies",
+        "/apis/security.istio.io/v1beta1/authorizationpolicies",
+        "/apis/networking.istio.io/v1alpha3/destinationrules",
+        "/apis/networking.istio.io/v1alpha3/virtualservices",
+        "/apis/networking.istio.io/v1/gateways",
+        "/apis/networking.istio.io/v1alpha3/serviceentries",
+        "/apis/networking.istio.io/v1alpha3/sidecars",
+    ] {
+        assert!(asked.contains(path), "{path} asked for: {asked:?}");
+    }
+    assert!(
+        !asked.contains("/apis/networking.istio.io/v1beta1/gateways"),
+        "v1 served gateways: no fallback"
+    );
+    let skipped = stderr(&out);
+    assert!(
+        skipped.contains("not served by this cluster, skipped:")
+            && skipped.contains("rollouts.argoproj.io")
+            && skipped.contains("sidecars.networking.istio.io"),
+        "{skipped}"
+    );
 }
 
 #[test]
@@ -177,6 +230,33 @@ fn cluster_audit_without_a_cluster_is_a_clear_error() {
         stderr(&out).contains("cannot reach a cluster"),
         "{}",
         stderr(&out)
+    );
+    // A kubeconfig whose API server does not answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {{server: \"http://{closed}\"}}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: gone\n  context: {{cluster: gone, user: u}}\ncurrent-context: gone\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let out = meshguard(
+        &[
+            "audit",
+            "--cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot reach a cluster") && err.lines().count() < 3,
+        "{err}"
     );
     let out = meshguard(&["audit", "--cluster", "examples/"], None);
     assert_eq!(

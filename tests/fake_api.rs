@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub enum Answer {
@@ -30,6 +30,8 @@ pub fn status(code: u16, reason: &str, message: &str) -> Answer {
 
 pub struct FakeApi {
     pub addr: SocketAddr,
+    /// The paths asked for, in order.
+    pub requests: Arc<Mutex<Vec<String>>>,
 }
 
 type Handler = dyn Fn(&str, &str) -> Answer + Send + Sync;
@@ -39,13 +41,15 @@ impl FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let handler: Arc<Handler> = Arc::new(handler);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let handler = handler.clone();
-                std::thread::spawn(move || serve(stream, &*handler));
+                let (handler, log) = (handler.clone(), log.clone());
+                std::thread::spawn(move || serve(stream, &*handler, &log));
             }
         });
-        FakeApi { addr }
+        FakeApi { addr, requests }
     }
 
     /// A kubeconfig in `dir` that points at this endpoint.
@@ -63,7 +67,7 @@ impl FakeApi {
     }
 }
 
-fn serve(mut stream: TcpStream, handler: &Handler) {
+fn serve(mut stream: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     loop {
         let mut request_line = String::new();
@@ -82,7 +86,16 @@ fn serve(mut stream: TcpStream, handler: &Handler) {
             .unwrap_or("")
             .to_owned();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        match handler(path, query) {
+        log.lock().expect("log").push(path.to_owned());
+        let answer = if path == "/version" {
+            Answer::Json(
+                200,
+                r#"{"major":"1","minor":"24","gitVersion":"v1.24.0","gitCommit":"4ce5a8954017644c5420bae81d72b09b735c21f0","gitTreeState":"clean","buildDate":"2022-05-03T13:38:19Z","goVersion":"go1.18.1","compiler":"gc","platform":"linux/amd64"}"#.to_owned(),
+            )
+        } else {
+            handler(path, query)
+        };
+        match answer {
             Answer::Json(code, body) => {
                 let reply = format!(
                     "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

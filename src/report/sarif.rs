@@ -19,18 +19,36 @@ fn level(action: Action) -> &'static str {
     }
 }
 
-/// A SARIF artifact location for a source file (`<stdin>` has no path).
+/// A file path as a URI reference: relative paths stay relative (to the
+/// working directory, `%SRCROOT%`, where code scanning expects them),
+/// absolute ones become `file://` URIs; every byte outside RFC 3986's
+/// unreserved set and `/` is percent-encoded.
+fn uri(file: &str) -> String {
+    let file = file.replace('\\', "/");
+    let file = file.strip_prefix("./").unwrap_or(&file);
+    let mut out = String::with_capacity(file.len());
+    if file.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in file.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A SARIF physical location for a source (standard input and the cluster
+/// have no file; they keep their name).
 fn location(source: &Source) -> Value {
-    let uri: String = if source.file == "<stdin>" {
-        "stdin".to_owned()
-    } else {
-        source
-            .file
-            .replace('\\', "/")
-            .replace('%', "%25")
-            .replace(' ', "%20")
+    let uri = match source.file.as_str() {
+        "<stdin>" => "stdin".to_owned(),
+        file => uri(file),
     };
-    let mut physical = json!({"artifactLocation": {"uri": uri}});
+    let mut physical = json!({"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}});
     if source.line > 0 {
         physical["region"] = json!({"startLine": source.line});
     }
@@ -59,8 +77,15 @@ pub fn render(report: &AuditReport) -> String {
             format!("{}/{}/{}", o.namespace, o.kind, o.name)
         };
         for f in &o.findings {
+            // Stable across runs and lines: the same violation of the same
+            // object is the same alert, and two violations on one line stay
+            // two.
+            let fingerprint = crate::metrics::content_hash(
+                format!("{}|{}|{}|{}", f.rule, object, f.path, o.source.file).as_bytes(),
+            );
             results.push(json!({
                 "ruleId": f.rule.as_str(),
+                "partialFingerprints": {"meshguardFinding/v1": fingerprint},
                 "ruleIndex": f.rule.index(),
                 "level": level(f.action),
                 "message": {"text": format!("{} {}: {}. Fix: {}", o.kind, o.name, f.message, f.fix)},
@@ -96,6 +121,7 @@ pub fn render(report: &AuditReport) -> String {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
+            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "the directory meshguard ran in"}}},
             "tool": {"driver": {
                 "name": "meshguard",
                 "version": env!("CARGO_PKG_VERSION"),
@@ -111,4 +137,21 @@ pub fn render(report: &AuditReport) -> String {
     let mut text = serde_json::to_string_pretty(&out).expect("a JSON value always serializes");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri;
+
+    #[test]
+    fn paths_become_uri_references() {
+        assert_eq!(uri("k8s/app.yaml"), "k8s/app.yaml");
+        assert_eq!(uri("./k8s/app.yaml"), "k8s/app.yaml");
+        assert_eq!(
+            uri("/tmp/a b#c/x&<y>.yaml"),
+            "file:///tmp/a%20b%23c/x%26%3Cy%3E.yaml"
+        );
+        assert_eq!(uri("k8s\\win.yaml"), "k8s/win.yaml");
+        assert_eq!(uri("ünï.yaml"), "%C3%BCn%C3%AF.yaml");
+    }
 }

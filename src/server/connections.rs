@@ -7,8 +7,9 @@
 //! connection cap. A connection is closed gracefully (HTTP/2 GOAWAY,
 //! HTTP/1.1 close after the response) when
 //!
-//! * no request has started `header_timeout` after the handshake (a client
-//!   that opens TLS and says nothing, or sends half an HTTP/2 preface);
+//! * no request has started `header_timeout` after the connection was
+//!   accepted (a client that opens TLS and says nothing, or sends half an
+//!   HTTP/2 preface);
 //! * no request has been in flight for `idle_timeout` (a keep-alive
 //!   connection nobody uses, which HTTP/2 pings alone would keep forever);
 //! * the server shuts down: the accept loop stops and every connection
@@ -72,16 +73,20 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router,
             },
             _ = &mut shutdown => break,
         };
+        // One deadline from accept: handshake and first request together
+        // get `header_timeout`, so a silent client cannot stack them.
+        let accepted = Instant::now();
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone());
         let builders = builders.clone();
         let stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let Some(tls) = handshake(stream, peer, &acceptor, limits.header_timeout).await else {
+            let deadline = accepted + limits.header_timeout;
+            let Some(tls) = handshake(stream, peer, &acceptor, deadline).await else {
                 return;
             };
-            serve_connection(tls, peer, service, &builders, limits, stop).await;
+            serve_connection(tls, peer, accepted, service, &builders, limits, stop).await;
         });
     }
     drop(listener);
@@ -110,7 +115,12 @@ impl Builders {
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
+            // hyper's header timer also runs while a keep-alive connection
+            // waits for its next request, so it must not be shorter than
+            // the idle timeout: closing an idle HTTP/1.1 connection early
+            // races the client's next POST, which Go does not retry. New
+            // connections get `header_timeout` from `drive`'s deadline.
+            .header_read_timeout(limits.idle_timeout)
             .keep_alive(true)
             .max_buf_size(64 * 1024)
             // Answered with 431, whatever the read sizes were.
@@ -130,12 +140,13 @@ impl Builders {
 async fn serve_connection(
     tls: tokio_rustls::server::TlsStream<TcpStream>,
     peer: SocketAddr,
+    accepted: Instant,
     service: TowerToHyperService<Router>,
     builders: &Builders,
     limits: Limits,
     stop: watch::Receiver<bool>,
 ) {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(accepted));
     let service = Tracked {
         inner: service,
         activity: activity.clone(),
@@ -217,9 +228,9 @@ struct Activity {
 }
 
 impl Activity {
-    fn new() -> Activity {
+    fn new(opened: Instant) -> Activity {
         Activity {
-            opened: Instant::now(),
+            opened,
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             last_end_ms: AtomicU64::new(0),
@@ -288,16 +299,16 @@ where
     }
 }
 
-/// TLS handshake with a deadline. A client speaking plain HTTP to the TLS
+/// TLS handshake by a deadline. A client speaking plain HTTP to the TLS
 /// port gets a readable 400 instead of a silent close.
 async fn handshake(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: &TlsAcceptor,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let mut first = [0u8; 1];
-    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] != 0x16 => {
             const BODY: &str = "This port speaks HTTPS only: use https://\n";
             let reply = format!(
@@ -312,7 +323,7 @@ async fn handshake(
         Ok(Ok(_)) => {}
         _ => return None,
     }
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
