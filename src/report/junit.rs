@@ -98,16 +98,7 @@ fn case(out: &mut String, o: &AuditedObject, fail_on: FailOn) {
         let ids: Vec<&str> = failing.iter().map(|f| f.rule.as_str()).collect();
         let mut body = String::new();
         for f in &failing {
-            let _ = writeln!(
-                body,
-                "{} {} {} at {}: {}\nfix: {}",
-                f.action,
-                f.rule,
-                f.rule.name(),
-                f.path,
-                f.message,
-                f.fix
-            );
+            describe(&mut body, f);
         }
         let _ = writeln!(
             out,
@@ -125,16 +116,7 @@ fn case(out: &mut String, o: &AuditedObject, fail_on: FailOn) {
     if !other.is_empty() || !o.mutations.is_empty() {
         let mut body = String::new();
         for f in &other {
-            let _ = writeln!(
-                body,
-                "{} {} {} at {}: {}\nfix: {}",
-                f.action,
-                f.rule,
-                f.rule.name(),
-                f.path,
-                f.message,
-                f.fix
-            );
+            describe(&mut body, f);
         }
         for m in &o.mutations {
             let _ = writeln!(body, "patch {} {}", m.id.as_str(), m.id.name());
@@ -142,6 +124,20 @@ fn case(out: &mut String, o: &AuditedObject, fail_on: FailOn) {
         let _ = writeln!(out, "      <system-out>{}</system-out>", escape(&body));
     }
     out.push_str("    </testcase>\n");
+}
+
+/// One finding as text: what, where, how to fix.
+fn describe(out: &mut String, f: &crate::engine::Finding) {
+    let _ = writeln!(
+        out,
+        "{} {} {} at {}: {}\nfix: {}",
+        f.action,
+        f.rule,
+        f.rule.name(),
+        f.path,
+        f.message,
+        f.fix
+    );
 }
 
 /// XML text and attribute escaping; characters XML 1.0 cannot carry at all
