@@ -142,16 +142,16 @@ pub struct ServeArgs {
     /// Most connections served at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
-    /// Time allowed for a TLS handshake, for request headers, and for the
-    /// first request of a new connection to start.
+    /// Time from accepting a connection to its first request (TLS handshake
+    /// and request headers included); a silent client is cut off.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub header_timeout: Duration,
     /// Time allowed for a request body.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
-    /// Close a connection with no request in flight for this long (HTTP/2
-    /// keep-alive pings go at half this interval). Longer than Go's 90 s, so
-    /// the API server normally closes an idle connection first.
+    /// Close a keep-alive connection with no request in flight for this
+    /// long (HTTP/2 pings go at half this interval). Longer than Go's 90 s,
+    /// so the API server normally closes an idle connection first.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
     /// On SIGTERM, time allowed for requests in flight to finish.

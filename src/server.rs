@@ -1,8 +1,9 @@
 //! `meshguard serve`: the admission webhooks over HTTPS (SPEC section 8).
 //!
-//! Transport only: TLS accept with a handshake timeout, HTTP/1.1 and HTTP/2
-//! by ALPN, header and body timeouts, a body limit, a connection cap,
-//! graceful drain on SIGTERM. Every decision goes through
+//! Start-up (config, certificate and namespace view checked before
+//! binding), the routes, the body limit and timeout, the metrics listener.
+//! Connections (TLS accept, HTTP version by ALPN, deadlines, the cap, the
+//! drain) are `connections`' business. Every decision goes through
 //! `admission::parse` + `admission::decide`, the code path of `meshguard
 //! review`, so the two can never disagree. Bad input gets a 4xx with a
 //! message, never a 5xx and never a panic.
