@@ -52,6 +52,17 @@ pub struct AuditedObject {
     pub mutations: Vec<Mutation>,
 }
 
+impl AuditedObject {
+    /// `namespace/name`, or the name alone for a cluster-scoped object.
+    pub fn qualified_name(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
 /// A file or document that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {

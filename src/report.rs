@@ -28,11 +28,20 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    pub fn fails(self, report: &AuditReport) -> bool {
+    /// Whether a finding with `action` makes the audit fail.
+    pub fn includes(self, action: Action) -> bool {
         match self {
             FailOn::Never => false,
-            FailOn::Deny => report.count(Action::Deny) > 0,
-            FailOn::Warn => report.count(Action::Deny) + report.count(Action::Warn) > 0,
+            FailOn::Deny => action == Action::Deny,
+            FailOn::Warn => matches!(action, Action::Deny | Action::Warn),
         }
+    }
+
+    pub fn fails(self, report: &AuditReport) -> bool {
+        report
+            .audited
+            .iter()
+            .flat_map(|o| &o.findings)
+            .any(|f| self.includes(f.action))
     }
 }

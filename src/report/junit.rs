@@ -10,21 +10,12 @@ use std::fmt::Write as _;
 
 use crate::audit::{AuditReport, AuditedObject, InputError};
 use crate::report::FailOn;
-use crate::rules::Action;
 
 /// What one input file contributed.
 #[derive(Default)]
 struct Suite<'r> {
     objects: Vec<&'r AuditedObject>,
     errors: Vec<&'r InputError>,
-}
-
-fn fails(fail_on: FailOn, action: Action) -> bool {
-    match fail_on {
-        FailOn::Deny => action == Action::Deny,
-        FailOn::Warn => matches!(action, Action::Deny | Action::Warn),
-        FailOn::Never => false,
-    }
 }
 
 pub fn render(report: &AuditReport, fail_on: FailOn) -> String {
@@ -38,7 +29,7 @@ pub fn render(report: &AuditReport, fail_on: FailOn) -> String {
     for e in &report.errors {
         suites.entry(&e.source.file).or_default().errors.push(e);
     }
-    let failing = |o: &AuditedObject| o.findings.iter().any(|f| fails(fail_on, f.action));
+    let failing = |o: &AuditedObject| o.findings.iter().any(|f| fail_on.includes(f.action));
     // Objects without findings or patches are passed tests: counted, not
     // listed.
     let tests = |file: &str, suite: &Suite<'_>| {
@@ -81,11 +72,7 @@ pub fn render(report: &AuditReport, fail_on: FailOn) -> String {
 }
 
 fn case(out: &mut String, o: &AuditedObject, fail_on: FailOn) {
-    let name = if o.namespace.is_empty() {
-        format!("{} {}", o.kind, o.name)
-    } else {
-        format!("{} {}/{}", o.kind, o.namespace, o.name)
-    };
+    let name = format!("{} {}", o.kind, o.qualified_name());
     let _ = writeln!(
         out,
         "    <testcase classname=\"{}\" name=\"{}\">",
@@ -93,7 +80,7 @@ fn case(out: &mut String, o: &AuditedObject, fail_on: FailOn) {
         escape(&name)
     );
     let (failing, other): (Vec<_>, Vec<_>) =
-        o.findings.iter().partition(|f| fails(fail_on, f.action));
+        o.findings.iter().partition(|f| fail_on.includes(f.action));
     if let Some(first) = failing.first() {
         let ids: Vec<&str> = failing.iter().map(|f| f.rule.as_str()).collect();
         let mut body = String::new();

@@ -9,12 +9,7 @@ use crate::rules::Action;
 pub fn render(report: &AuditReport) -> String {
     let mut out = String::new();
     for o in &report.audited {
-        let name = if o.namespace.is_empty() {
-            o.name.clone()
-        } else {
-            format!("{}/{}", o.namespace, o.name)
-        };
-        let _ = writeln!(out, "{}: {} {}", o.source, o.kind, name);
+        let _ = writeln!(out, "{}: {} {}", o.source, o.kind, o.qualified_name());
         for f in &o.findings {
             let _ = writeln!(
                 out,
