@@ -377,6 +377,9 @@ async fn answer(
 /// debug (CONVENTIONS habit 10: fields, not format strings).
 fn log_decision(webhook: Webhook, parsed: &admission::ParsedReview<'_>, reviewed: &Reviewed) {
     let d = &reviewed.decision;
+    // The lists are built inside the macros, which evaluate their fields
+    // only for a line that is logged: nothing for an allowed request at
+    // the default level.
     let rules = |action: Action| {
         d.findings
             .iter()
@@ -385,13 +388,14 @@ fn log_decision(webhook: Webhook, parsed: &admission::ParsedReview<'_>, reviewed
             .collect::<Vec<_>>()
             .join(",")
     };
-    let (denied, warned) = (rules(Action::Deny), rules(Action::Warn));
-    let patched = d
-        .mutations
-        .iter()
-        .map(|m| m.id.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let patched = || {
+        d.mutations
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let has = |action: Action| d.findings.iter().any(|f| f.action == action);
     let name = parsed.object.as_ref().map(|o| o.name()).unwrap_or("");
     let (webhook, kind, ns, op) = (
         webhook.as_str(),
@@ -400,11 +404,11 @@ fn log_decision(webhook: Webhook, parsed: &admission::ParsedReview<'_>, reviewed
         reviewed.operation.as_str(),
     );
     let dry_run = reviewed.dry_run;
-    if !denied.is_empty() {
-        tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %denied, warnings = %warned, "denied");
-    } else if !warned.is_empty() {
-        tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %warned, "allowed with warnings");
+    if has(Action::Deny) {
+        tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %rules(Action::Deny), warnings = %rules(Action::Warn), "denied");
+    } else if has(Action::Warn) {
+        tracing::info!(webhook, kind, ns, name, op, dry_run, rules = %rules(Action::Warn), "allowed with warnings");
     } else {
-        tracing::debug!(webhook, kind, ns, name, op, dry_run, patches = %patched, "allowed");
+        tracing::debug!(webhook, kind, ns, name, op, dry_run, patches = %patched(), "allowed");
     }
 }
