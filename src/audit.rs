@@ -19,9 +19,11 @@ use crate::config::Config;
 use crate::documents::{self, Document};
 use crate::engine::{self, Finding, Operation, Request, Webhook};
 use crate::lenient::Labels;
+use crate::mesh::{self, Coverage, MeshIndex};
 use crate::mutate::{self, Mutation};
-use crate::namespaces::namespace_labels;
+use crate::namespaces::{NamespaceMap, namespace_labels};
 use crate::object::{Kind, Object};
+use crate::posture::{self, Posture};
 
 /// Where an object came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct AuditReport {
     pub errors: Vec<InputError>,
     /// Documents that are not Kubernetes objects (no apiVersion/kind).
     pub skipped: Vec<Source>,
+    /// The mesh posture, when asked for (SPEC section 10).
+    pub posture: Option<Posture>,
 }
 
 /// What to audit.
@@ -92,6 +96,13 @@ pub struct AuditInput {
     /// Extra namespace labels (`--namespace-labels`), over those of the
     /// input's Namespace documents.
     pub namespace_labels: Vec<(String, String, String)>,
+    /// The cluster's namespaces (`audit --namespaces F`): their labels, and
+    /// the list that says which namespaces exist (SPEC section 10).
+    pub namespaces: Option<NamespaceMap>,
+    /// The input is a whole cluster (`audit --cluster`).
+    pub cluster: bool,
+    /// Report the mesh posture (`--posture`, `--require-posture`).
+    pub posture: bool,
 }
 
 const STDIN: &str = "-";
@@ -105,6 +116,16 @@ pub fn run(input: &AuditInput, config: &Config, now: Timestamp) -> AuditReport {
     }
     audit_documents(docs, input, config, now, &mut report);
     report
+}
+
+/// One object of the input, as the cluster would store it: after the
+/// mutating webhook.
+struct Prepared {
+    source: Source,
+    kind: Kind,
+    /// The patched document, or the document as read.
+    stored: Value,
+    mutations: Vec<Mutation>,
 }
 
 /// Audits documents already read (also used by tests and benchmarks).
@@ -136,8 +157,58 @@ pub fn audit_documents(
 
     // Namespaces first: their labels, as the cluster would store them, are
     // the context of every other object.
+    let namespaces = namespace_context(&items, input, config, now);
+
+    // Then every object as the cluster would store it, and the mesh index
+    // of all of them (SPEC section 10), before any is judged.
+    let mut prepared = Vec::with_capacity(items.len());
+    for (source, value) in items {
+        let Some(kind) = kind_of(&value) else {
+            report.skipped.push(source);
+            continue;
+        };
+        match prepare(value, kind, &namespaces, config, now) {
+            Ok(p) => prepared.push(Prepared { source, ..p }),
+            Err(message) => report.errors.push(InputError { source, message }),
+        }
+    }
+    let index = mesh_index(&prepared, input);
+
+    for p in prepared {
+        match judge(&p, &namespaces, &index, config, now) {
+            Ok(Some(mut audited)) => {
+                audited.source = p.source;
+                report.audited.push(audited);
+            }
+            Ok(None) => {}
+            Err(message) => report.errors.push(InputError {
+                source: p.source,
+                message,
+            }),
+        }
+    }
+    if input.posture {
+        report.posture = Some(posture::of_mesh(&index, config));
+    }
+}
+
+/// Labels by namespace: the cluster's (`--namespaces`), under those of the
+/// input's Namespace documents (patched), under `--namespace-labels`.
+fn namespace_context(
+    items: &[(Source, Value)],
+    input: &AuditInput,
+    config: &Config,
+    now: Timestamp,
+) -> HashMap<String, Labels<'static>> {
     let mut namespaces: HashMap<String, Labels<'static>> = HashMap::new();
-    for (_, value) in &items {
+    if let Some(map) = &input.namespaces {
+        for name in map.names() {
+            if let Some(labels) = map.labels(name) {
+                namespaces.insert(name.to_owned(), (*labels).clone());
+            }
+        }
+    }
+    for (_, value) in items {
         if kind_of(value) == Some(Kind::Namespace) {
             let stored = patched(value, Kind::Namespace, config, now);
             if let Some((name, labels)) = namespace_labels(stored.as_ref().unwrap_or(value)) {
@@ -151,21 +222,32 @@ pub fn audit_documents(
             .or_default()
             .insert(key.clone(), value.clone());
     }
+    namespaces
+}
 
-    for (source, value) in items {
-        let Some(kind) = kind_of(&value) else {
-            report.skipped.push(source);
-            continue;
-        };
-        match audit_object(&value, kind, &namespaces, config, now) {
-            Ok(Some(mut audited)) => {
-                audited.source = source;
-                report.audited.push(audited);
-            }
-            Ok(None) => {}
-            Err(message) => report.errors.push(InputError { source, message }),
+/// The index of every prepared object; offline, a namespace the input does
+/// not mention may exist unless `--namespaces` lists the cluster's.
+fn mesh_index(prepared: &[Prepared], input: &AuditInput) -> MeshIndex {
+    let coverage = if input.cluster {
+        Coverage::Cluster
+    } else {
+        Coverage::Input {
+            listed: input
+                .namespaces
+                .as_ref()
+                .map(|m| m.names().map(str::to_owned).collect()),
+        }
+    };
+    let mut index = MeshIndex::new(coverage);
+    for p in prepared {
+        if let Ok(object) = Object::read(p.kind, &p.stored) {
+            index.apply(&object);
         }
     }
+    for (ns, key, value) in &input.namespace_labels {
+        index.add_namespace_label(ns, key, value);
+    }
+    index
 }
 
 /// The judged kind of a document, `None` when it is no Kubernetes object.
@@ -175,25 +257,11 @@ fn kind_of(value: &Value) -> Option<Kind> {
     Some(Kind::from_api_version(api_version, kind))
 }
 
-/// The namespace an object lands in: its own, else `default` (where
-/// `kubectl apply` without `-n` puts it).
-fn namespace_of<'v>(object: &'v Object<'v>) -> &'v str {
-    match object.kind {
-        Kind::Namespace => object.name(),
-        _ => object
-            .meta
-            .namespace
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .unwrap_or("default"),
-    }
-}
-
 fn create_request<'r>(object: &'r Object<'r>) -> Request<'r> {
     Request {
         operation: Operation::Create,
         kind: object.kind,
-        namespace: namespace_of(object),
+        namespace: mesh::namespace_of(object),
         object: Some(object),
         old_object: None,
         subresource: false,
@@ -213,38 +281,74 @@ fn patched(value: &Value, kind: Kind, config: &Config, now: Timestamp) -> Option
     Some(doc)
 }
 
-fn audit_object(
-    value: &Value,
+/// Runs the mutating webhook on one document (SPEC MG104: a marker that
+/// meshguard adds is a pending patch, not a violation).
+fn prepare(
+    value: Value,
     kind: Kind,
     namespaces: &HashMap<String, Labels<'static>>,
     config: &Config,
     now: Timestamp,
-) -> Result<Option<AuditedObject>, String> {
+) -> Result<Prepared, String> {
+    let unpatched = |stored| Prepared {
+        source: Source {
+            file: String::new(),
+            line: 0,
+        },
+        kind,
+        stored,
+        mutations: Vec::new(),
+    };
     if kind == Kind::Other {
+        return Ok(unpatched(value));
+    }
+    let mutations = {
+        let object = Object::read(kind, &value).map_err(|e| e.to_string())?;
+        let request = create_request(&object);
+        let ns_labels = namespaces.get(request.namespace);
+        engine::evaluate(&request, config, ns_labels, now, Webhook::Mutate).mutations
+    };
+    if mutations.is_empty() {
+        return Ok(unpatched(value));
+    }
+    let mut stored = value;
+    mutate::apply(&mut stored, &mutations)
+        .map_err(|e| format!("internal error: a patch does not apply: {e}"))?;
+    Ok(Prepared {
+        mutations,
+        ..unpatched(stored)
+    })
+}
+
+/// Judges one prepared object with the validating webhook's rules, MG5xx
+/// against the index of the whole input.
+fn judge(
+    p: &Prepared,
+    namespaces: &HashMap<String, Labels<'static>>,
+    index: &MeshIndex,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Option<AuditedObject>, String> {
+    if p.kind == Kind::Other {
         return Ok(None);
     }
-    let object = Object::read(kind, value).map_err(|e| e.to_string())?;
-    let request = create_request(&object);
-    let ns_labels = namespaces.get(request.namespace);
-    let mutations = engine::evaluate(&request, config, ns_labels, now, Webhook::Mutate).mutations;
-    let stored;
-    let judged = if mutations.is_empty() {
-        object.clone()
-    } else {
-        let mut doc = value.clone();
-        mutate::apply(&mut doc, &mutations)
-            .map_err(|e| format!("internal error: a patch does not apply: {e}"))?;
-        stored = doc;
-        Object::read(kind, &stored).map_err(|e| e.to_string())?
-    };
+    let judged = Object::read(p.kind, &p.stored).map_err(|e| e.to_string())?;
     let request = create_request(&judged);
-    let findings = engine::evaluate(&request, config, ns_labels, now, Webhook::Validate).findings;
-    if findings.is_empty() && mutations.is_empty() {
+    let ns_labels = namespaces.get(request.namespace);
+    let decision = engine::evaluate_in_mesh(
+        &request,
+        config,
+        ns_labels,
+        Some(index),
+        now,
+        Webhook::Validate,
+    );
+    if decision.findings.is_empty() && p.mutations.is_empty() {
         return Ok(None);
     }
     Ok(Some(AuditedObject {
-        kind: kind.as_str().to_owned(),
-        namespace: if kind == Kind::Namespace {
+        kind: p.kind.as_str().to_owned(),
+        namespace: if p.kind == Kind::Namespace {
             String::new()
         } else {
             request.namespace.to_owned()
@@ -254,8 +358,8 @@ fn audit_object(
             file: String::new(),
             line: 0,
         },
-        findings,
-        mutations,
+        findings: decision.findings,
+        mutations: p.mutations.clone(),
     }))
 }
 

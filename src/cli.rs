@@ -103,6 +103,29 @@ pub struct AuditArgs {
     /// Exit 1 when a finding at or above this action exists.
     #[arg(long, value_enum, default_value_t = FailOn::Deny)]
     pub fail_on: FailOn,
+    /// Also report the mesh posture: per namespace, each workload's
+    /// sidecar, mTLS and authorization, and the encrypted and authorized
+    /// percentages.
+    #[arg(long)]
+    pub posture: bool,
+    /// Exit 1 unless every workload meets these targets (a CI gate for
+    /// 100% encrypted / authorized); implies --posture.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub require_posture: Vec<Target>,
+    /// The cluster's namespaces (what `GET /api/v1/namespaces` returns, or
+    /// Namespace documents): their labels, and which namespaces exist, for
+    /// references into namespaces the input holds nothing of.
+    #[arg(long, conflicts_with = "cluster")]
+    pub namespaces: Option<PathBuf>,
+}
+
+/// `--require-posture`: a mesh-wide target (SPEC section 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Every workload has a sidecar and STRICT mTLS.
+    Encrypted,
+    /// Every workload's authorization is `identity` or `deny-all`.
+    Authorized,
 }
 
 #[derive(Debug, clap::Args)]
@@ -398,13 +421,52 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
     for e in &report.errors {
         eprintln!("meshguard: {}: {}", e.source, e.message);
     }
+    let gaps = posture_gaps(&report, &args.require_posture);
+    for gap in &gaps {
+        eprintln!("meshguard: posture: {gap}");
+    }
     Ok(if !report.errors.is_empty() {
         Exit::Error
-    } else if args.fail_on.fails(&report) {
+    } else if args.fail_on.fails(&report) || !gaps.is_empty() {
         Exit::Findings
     } else {
         Exit::Clean
     })
+}
+
+fn wants_posture(args: &AuditArgs) -> bool {
+    args.posture || !args.require_posture.is_empty()
+}
+
+/// `--require-posture`: the workloads that miss a target, as lines for
+/// standard error; empty when every target is met.
+fn posture_gaps(report: &audit::AuditReport, targets: &[Target]) -> Vec<String> {
+    let Some(posture) = &report.posture else {
+        return Vec::new();
+    };
+    let mut gaps = Vec::new();
+    for w in &posture.workloads {
+        let who = format!("{}/{}/{}", w.namespace, w.kind, w.name);
+        if targets.contains(&Target::Encrypted) && !w.encrypted() {
+            let why = if w.sidecar {
+                format!(
+                    "mtls {}{}",
+                    w.mtls.as_str(),
+                    w.mtls_from
+                        .as_ref()
+                        .map(|f| format!(" from {f}"))
+                        .unwrap_or_else(|| " (Istio's default)".to_owned())
+                )
+            } else {
+                "no sidecar".to_owned()
+            };
+            gaps.push(format!("not encrypted: {who} ({why})"));
+        }
+        if targets.contains(&Target::Authorized) && !w.authorized() {
+            gaps.push(format!("not authorized: {who} (authz {})", w.authz.as_str()));
+        }
+    }
+    gaps
 }
 
 fn namespace_labels(args: &AuditArgs) -> Vec<(String, String, String)> {
@@ -438,6 +500,9 @@ fn audit_cluster(
     let input = AuditInput {
         paths: Vec::new(),
         namespace_labels: namespace_labels(args),
+        cluster: true,
+        posture: wants_posture(args),
+        ..AuditInput::default()
     };
     let mut report = audit::AuditReport {
         errors: collected.errors,
@@ -462,9 +527,16 @@ fn audit_files(
     } else {
         args.paths.clone()
     };
+    let namespaces = match &args.namespaces {
+        Some(p) => Some(NamespaceMap::load(p)?),
+        None => None,
+    };
     let input = AuditInput {
         paths,
         namespace_labels: namespace_labels(args),
+        namespaces,
+        cluster: false,
+        posture: wants_posture(args),
     };
     let report = audit::run(&input, config, now);
     // No path and nothing piped in (a CI job whose file list came out

@@ -30,8 +30,14 @@ pub struct Config {
     /// When set, MGP1 adds `istio.io/rev: <revision>` instead of
     /// `istio-injection: enabled`.
     pub revision: Option<String>,
-    /// Decides which hosts are in-mesh (MG402, MG407).
+    /// Decides which hosts are in-mesh (MG402, MG407) and how hosts
+    /// resolve (SPEC section 10).
     pub cluster_domain: String,
+    /// Istio's root namespace: mesh-wide PeerAuthentication and
+    /// AuthorizationPolicy live there (SPEC section 10).
+    pub root_namespace: String,
+    /// The trust domain of principals `<trust-domain>/ns/N/sa/S` (MG504).
+    pub trust_domain: String,
     /// SPEC section 3: UPDATEs are denied only for newly broken rules.
     pub ratcheting: bool,
     pub mutations: Mutations,
@@ -148,6 +154,8 @@ impl Default for Config {
             .to_vec(),
             revision: None,
             cluster_domain: "cluster.local".to_owned(),
+            root_namespace: "istio-system".to_owned(),
+            trust_domain: "cluster.local".to_owned(),
             ratcheting: true,
             mutations: Mutations {
                 namespace_injection: true,
@@ -294,13 +302,29 @@ impl Validator {
                         c.cluster_domain = d;
                     }
                 }
+                "rootNamespace" => {
+                    if let Some(ns) = self.string(key, v) {
+                        if !is_dns_label(&ns) {
+                            self.problem(key, format!("`{ns}` is not a valid namespace name"));
+                        }
+                        c.root_namespace = ns;
+                    }
+                }
+                "trustDomain" => {
+                    if let Some(d) = self.string(key, v) {
+                        if d.is_empty() || d.contains('/') || d.contains('*') {
+                            self.problem(key, format!("`{d}` is not a trust domain such as cluster.local"));
+                        }
+                        c.trust_domain = d;
+                    }
+                }
                 "ratcheting" => c.ratcheting = self.bool(key, v).unwrap_or(c.ratcheting),
                 "mutations" => self.mutations(v, &mut c.mutations),
                 "rules" => self.rules(v, &mut c),
                 "exemptions" => c.exemptions = self.exemptions(v),
                 _ => self.problem(
                     key,
-                    "unknown key (expected exemptNamespaces, revision, clusterDomain, ratcheting, mutations, rules or exemptions)",
+                    "unknown key (expected exemptNamespaces, revision, clusterDomain, rootNamespace, trustDomain, ratcheting, mutations, rules or exemptions)",
                 ),
             }
         }

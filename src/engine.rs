@@ -12,6 +12,7 @@ use jiff::Timestamp;
 
 use crate::config::Config;
 use crate::lenient::Labels;
+use crate::mesh::MeshIndex;
 use crate::mutate::{self, Mutation};
 use crate::object::{Family, Kind, Object};
 use crate::rules::{self, Action, Context, NamespaceLabels, RuleId, Violation};
@@ -161,11 +162,25 @@ fn mode_cap(labels: NamespaceLabels<'_>) -> Option<Action> {
     }
 }
 
-/// Judges (validate) or patches (mutate) one request.
+/// Judges (validate) or patches (mutate) one request, without the mesh
+/// index (MG5xx are not evaluated).
 pub fn evaluate(
     request: &Request<'_>,
     config: &Config,
     namespace_labels: Option<&Labels<'_>>,
+    now: Timestamp,
+    webhook: Webhook,
+) -> Decision {
+    evaluate_in_mesh(request, config, namespace_labels, None, now, webhook)
+}
+
+/// Judges or patches one request; with a mesh index, the cross-object
+/// rules MG5xx judge Istio objects against it (SPEC section 10).
+pub fn evaluate_in_mesh(
+    request: &Request<'_>,
+    config: &Config,
+    namespace_labels: Option<&Labels<'_>>,
+    mesh: Option<&MeshIndex>,
     now: Timestamp,
     webhook: Webhook,
 ) -> Decision {
@@ -214,6 +229,7 @@ pub fn evaluate(
         namespace,
         namespace_labels: labels,
         config,
+        mesh,
     };
     match webhook {
         Webhook::Mutate => Decision {

@@ -39,6 +39,11 @@ impl NamespaceMap {
         self.map.len()
     }
 
+    /// Every namespace in the view.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -35,6 +35,12 @@ pub enum Kind {
     Gateway,
     ServiceEntry,
     Sidecar,
+    RequestAuthentication,
+    /// Not judged by any per-object rule; indexed for MG504 (SPEC section 10).
+    ServiceAccount,
+    /// A `gateway.networking.k8s.io` Gateway: not judged, indexed for MG506
+    /// (Istio binds VirtualServices to it as to its own Gateways).
+    KubeGateway,
     Other,
 }
 
@@ -50,7 +56,7 @@ pub enum Family {
 
 impl Kind {
     /// Every kind meshguard judges, in a stable order.
-    pub const JUDGED: [Kind; 18] = [
+    pub const JUDGED: [Kind; 19] = [
         Kind::Pod,
         Kind::Deployment,
         Kind::StatefulSet,
@@ -69,6 +75,7 @@ impl Kind {
         Kind::Gateway,
         Kind::ServiceEntry,
         Kind::Sidecar,
+        Kind::RequestAuthentication,
     ];
 
     /// Maps an API group, version and kind to a judged kind. Only the
@@ -81,6 +88,7 @@ impl Kind {
             "apps" => version == "v1",
             "batch" => matches!(version, "v1" | "v1beta1"),
             "argoproj.io" => version == "v1alpha1",
+            "gateway.networking.k8s.io" => matches!(version, "v1" | "v1beta1"),
             "security.istio.io" | "networking.istio.io" => {
                 matches!(version, "v1" | "v1beta1" | "v1alpha3")
             }
@@ -94,6 +102,7 @@ impl Kind {
             ("", "ReplicationController") => Kind::ReplicationController,
             ("", "Service") => Kind::Service,
             ("", "Namespace") => Kind::Namespace,
+            ("", "ServiceAccount") => Kind::ServiceAccount,
             ("apps", "Deployment") => Kind::Deployment,
             ("apps", "StatefulSet") => Kind::StatefulSet,
             ("apps", "DaemonSet") => Kind::DaemonSet,
@@ -103,11 +112,13 @@ impl Kind {
             ("argoproj.io", "Rollout") => Kind::Rollout,
             ("security.istio.io", "PeerAuthentication") => Kind::PeerAuthentication,
             ("security.istio.io", "AuthorizationPolicy") => Kind::AuthorizationPolicy,
+            ("security.istio.io", "RequestAuthentication") => Kind::RequestAuthentication,
             ("networking.istio.io", "DestinationRule") => Kind::DestinationRule,
             ("networking.istio.io", "VirtualService") => Kind::VirtualService,
             ("networking.istio.io", "Gateway") => Kind::Gateway,
             ("networking.istio.io", "ServiceEntry") => Kind::ServiceEntry,
             ("networking.istio.io", "Sidecar") => Kind::Sidecar,
+            ("gateway.networking.k8s.io", "Gateway") => Kind::KubeGateway,
             _ => Kind::Other,
         }
     }
@@ -139,8 +150,9 @@ impl Kind {
             | Kind::VirtualService
             | Kind::Gateway
             | Kind::ServiceEntry
-            | Kind::Sidecar => Family::Istio,
-            Kind::Other => Family::Other,
+            | Kind::Sidecar
+            | Kind::RequestAuthentication => Family::Istio,
+            Kind::ServiceAccount | Kind::KubeGateway | Kind::Other => Family::Other,
         }
     }
 
@@ -166,6 +178,9 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::ServiceEntry => "ServiceEntry",
             Kind::Sidecar => "Sidecar",
+            Kind::RequestAuthentication => "RequestAuthentication",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::KubeGateway => "Gateway",
             Kind::Other => "other",
         }
     }
@@ -204,6 +219,9 @@ pub struct Meta<'a> {
     pub annotations: Obj<Labels<'a>>,
     #[serde(rename = "ownerReferences")]
     pub owner_references: List<Obj<OwnerReference>>,
+    /// Decides which PeerAuthentication is the oldest (SPEC section 10).
+    #[serde(borrow, rename = "creationTimestamp")]
+    pub creation_timestamp: Text<'a>,
 }
 
 impl<'a> Meta<'a> {
@@ -315,7 +333,12 @@ pub enum Body<'a> {
     /// Rollout that points at a Deployment through `workloadRef`, or a
     /// malformed object), in which case there is nothing to judge.
     Workload(Option<Box<PodTemplate<'a>>>),
-    Service(Vec<ServicePort<'a>>),
+    Service {
+        ports: Vec<ServicePort<'a>>,
+        /// `spec.selector`; `None` when absent or not a map (the Service
+        /// then selects no pods by itself).
+        selector: Option<Labels<'a>>,
+    },
     Namespace,
     /// An Istio resource's `spec`, read as a generic value: Istio's schemas
     /// change under us, and the rules look fields up leniently.
@@ -349,12 +372,16 @@ impl<'a> Object<'a> {
                 let raw = Obj::<Shell<'a, ServiceSpec<'a>>>::deserialize(d)?
                     .0
                     .unwrap_or_default();
-                let ports = raw.spec.0.map(|s| s.ports.0).unwrap_or_default();
-                let ports = ports.into_iter().map(|p| p.0.unwrap_or_default()).collect();
+                let spec = raw.spec.0.unwrap_or_default();
+                let ports = spec.ports.0.into_iter();
+                let ports = ports.map(|p| p.0.unwrap_or_default()).collect();
                 Ok(Object::new(
                     kind,
                     raw.metadata.0.unwrap_or_default(),
-                    Body::Service(ports),
+                    Body::Service {
+                        ports,
+                        selector: spec.selector.0,
+                    },
                 ))
             }
             Family::Namespace => {
@@ -508,4 +535,6 @@ struct JobTemplate<'a> {
 struct ServiceSpec<'a> {
     #[serde(borrow)]
     ports: List<Obj<ServicePort<'a>>>,
+    #[serde(borrow)]
+    selector: Obj<Labels<'a>>,
 }

@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod junit;
+pub mod posture;
 pub mod sarif;
 pub mod text;
 

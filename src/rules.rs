@@ -6,6 +6,7 @@
 //! `meshguard explain`). It does not decide actions: that is the engine's job.
 
 pub mod istio;
+pub mod mesh;
 pub mod namespace;
 pub mod service;
 pub mod workload;
@@ -81,10 +82,16 @@ pub enum RuleId {
     MG407,
     MG408,
     MG409,
+    MG501,
+    MG502,
+    MG503,
+    MG504,
+    MG505,
+    MG506,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 19] = [
+    pub const ALL: [RuleId; 25] = [
         RuleId::MG101,
         RuleId::MG102,
         RuleId::MG103,
@@ -104,6 +111,12 @@ impl RuleId {
         RuleId::MG407,
         RuleId::MG408,
         RuleId::MG409,
+        RuleId::MG501,
+        RuleId::MG502,
+        RuleId::MG503,
+        RuleId::MG504,
+        RuleId::MG505,
+        RuleId::MG506,
     ];
 
     /// Position in `ALL`, for per-rule tables.
@@ -230,6 +243,9 @@ pub struct Context<'c> {
     pub namespace: &'c str,
     pub namespace_labels: NamespaceLabels<'c>,
     pub config: &'c Config,
+    /// The mesh index, when the surface has one that is complete enough
+    /// to judge MG5xx (SPEC section 10); `None`: MG5xx are not evaluated.
+    pub mesh: Option<&'c crate::mesh::MeshIndex>,
 }
 
 /// Runs every rule of the object's family. Rules whose action is `off` are
@@ -242,7 +258,12 @@ pub fn check(object: &Object<'_>, ctx: &Context<'_>) -> Vec<Violation> {
         Family::Workload => workload::check(object, ctx, &mut out),
         Family::Service => service::check(object, &mut out),
         Family::Namespace => namespace::check(object, &mut out),
-        Family::Istio => istio::check(object, ctx, &mut out),
+        Family::Istio => {
+            istio::check(object, ctx, &mut out);
+            if let Some(index) = ctx.mesh {
+                mesh::check(object, ctx, index, &mut out);
+            }
+        }
         Family::Other => {}
     }
     out
@@ -264,7 +285,7 @@ macro_rules! rule {
 }
 
 /// The catalogue, in `RuleId::ALL` order.
-pub static CATALOGUE: [RuleInfo; 19] = [
+pub static CATALOGUE: [RuleInfo; 25] = [
     rule!(
         MG101,
         "dedicated-service-account",
@@ -435,6 +456,60 @@ pub static CATALOGUE: [RuleInfo; 19] = [
         "Without a `timeout`, a slow dependency holds its callers for as long as it likes (Envoy's default is unbounded for most routes), and the slowness spreads up the call graph.",
         "Add a `timeout` to every HTTP route.",
         "http:\n- route:\n  - destination: {host: checkout}\n  timeout: 5s"
+    ),
+    rule!(
+        MG501,
+        "subset-defined",
+        Warn,
+        "VirtualService routes name subsets that a DestinationRule defines",
+        "A route or mirror to a subset that no DestinationRule for its host defines has no Envoy cluster behind it: the share of traffic sent there fails with 503 (istioctl IST0101, Kiali KIA1107). It is the classic broken canary: 10% to `v2`, and `v2` was never declared.",
+        "Add the subset (name and pod labels) to a DestinationRule for the destination's host, or route to a subset it defines.",
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nspec:\n  host: checkout\n  subsets:\n  - name: v1\n    labels: {version: v1}\n  - name: v2\n    labels: {version: v2}"
+    ),
+    rule!(
+        MG502,
+        "subset-selects-pods",
+        Warn,
+        "DestinationRule subsets select at least one workload",
+        "A subset's labels, together with the selector of the Service its host names, decide which pods get the subset's traffic. When no workload carries them (the subset says `version: v2`, the pods say `v2-canary`), the subset's cluster has no endpoints and its traffic fails with 503 (istioctl DestinationRuleSubsetNotSelectPods, Kiali KIA0203).",
+        "Make the subset's labels match the pod-template labels of the workload it is meant for (and the Service's selector), or remove the subset.",
+        "subsets:\n- name: v2\n  labels: {version: v2}   # the pods' template has version: v2"
+    ),
+    rule!(
+        MG503,
+        "selector-matches-workload",
+        Warn,
+        "policy selectors match at least one workload",
+        "A PeerAuthentication, AuthorizationPolicy, RequestAuthentication or Sidecar with a workload selector applies only to workloads whose pod-template labels carry every selected label. A selector that matches nothing, usually a mistyped label, protects nothing while looking like it does (istioctl IST0127, Kiali KIA0004).",
+        "Fix the selector's labels to those of the workload's pod template, or remove the selector to apply the policy to the whole namespace.",
+        "spec:\n  selector:\n    matchLabels:\n      app: checkout   # as in the Deployment's spec.template.metadata.labels"
+    ),
+    rule!(
+        MG504,
+        "principal-exists",
+        Warn,
+        "AuthorizationPolicy principals and namespaces name identities that exist",
+        "A principal `<trust-domain>/ns/<namespace>/sa/<service-account>` is a service account's identity. When that account (or the namespace) does not exist, the caller the rule meant to allow is refused, or the rule meant to deny is dead (Kiali KIA0106).",
+        "Name the service account the caller's pods really run under (its `serviceAccountName`), or create the ServiceAccount; check the namespace's spelling.",
+        "rules:\n- from:\n  - source:\n      principals: [\"cluster.local/ns/shop/sa/frontend\"]   # ServiceAccount frontend in shop"
+    ),
+    rule!(
+        MG505,
+        "authorization-needs-mtls",
+        Warn,
+        "identity-based AuthorizationPolicies apply only to workloads with STRICT mTLS",
+        "Principals and namespaces are read from the caller's mTLS certificate. A plaintext caller of a PERMISSIVE workload carries no identity: ALLOW rules on identities refuse it and DENY rules on identities let it through. On a workload without a sidecar nothing enforces the policy at all (Kiali KIA0105).",
+        "Make the selected workloads STRICT (a PeerAuthentication with `mtls.mode: STRICT` for them, their namespace or the mesh) and give them a sidecar.",
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}"
+    ),
+    rule!(
+        MG506,
+        "route-target-exists",
+        Warn,
+        "VirtualServices name Gateways and in-mesh hosts that exist",
+        "A VirtualService bound to a Gateway that does not exist is never used, and a route or mirror to an in-mesh host that no Service or ServiceEntry provides goes nowhere. Istio expands only short names: `reviews.shop` and `reviews.shop.svc` name no Service (istioctl IST0101).",
+        "Name an existing Gateway (`name`, `namespace/name`), and route to a Service by its short name or its full name `<service>.<namespace>.svc.<cluster-domain>`.",
+        "http:\n- route:\n  - destination:\n      host: reviews.shop.svc.cluster.local"
     ),
 ];
 

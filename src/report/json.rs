@@ -15,6 +15,8 @@ struct Out<'a> {
     patches: Vec<PatchOut<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ErrorOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    posture: Option<super::posture::PostureOut<'a>>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +105,7 @@ pub fn render(report: &AuditReport) -> String {
                 message: e.message.clone(),
             })
             .collect(),
+        posture: report.posture.as_ref().map(super::posture::json),
     };
     let mut text = serde_json::to_string_pretty(&out).expect("the report always serializes");
     text.push('\n');

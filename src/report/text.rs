@@ -46,6 +46,9 @@ pub fn render(report: &AuditReport) -> String {
     for e in &report.errors {
         let _ = writeln!(out, "{}: error: {}", e.source, e.message);
     }
+    if let Some(posture) = &report.posture {
+        out.push_str(&super::posture::text(posture));
+    }
     let _ = writeln!(
         out,
         "{} objects: {} deny, {} warn, {} audit, {} patches{}",

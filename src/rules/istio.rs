@@ -51,7 +51,7 @@ pub fn check(object: &Object<'_>, ctx: &Context<'_>, out: &mut Vec<Violation>) {
 
 /// The items of a list field; anything else (absent, `null`, a map) is an
 /// empty list.
-fn items<'v>(parent: &'v Value, key: &str) -> &'v [Value] {
+pub(crate) fn items<'v>(parent: &'v Value, key: &str) -> &'v [Value] {
     parent
         .get(key)
         .and_then(Value::as_array)
@@ -59,13 +59,13 @@ fn items<'v>(parent: &'v Value, key: &str) -> &'v [Value] {
 }
 
 /// A string field; any other type is absent.
-fn text<'v>(parent: &'v Value, key: &str) -> Option<&'v str> {
+pub(crate) fn text<'v>(parent: &'v Value, key: &str) -> Option<&'v str> {
     parent.get(key).and_then(Value::as_str)
 }
 
 /// A map field, as a value that `get` can look into; any other type is
 /// absent.
-fn map<'v>(parent: &'v Value, key: &str) -> Option<&'v Value> {
+pub(crate) fn map<'v>(parent: &'v Value, key: &str) -> Option<&'v Value> {
     parent.get(key).filter(|v| v.is_object())
 }
 
@@ -108,7 +108,7 @@ fn is_set(value: Option<&Value>) -> bool {
 /// MG402 still judges a DestinationRule for `*` or `*.local`, since they
 /// cover the in-mesh hosts too, while MG407 treats a ServiceEntry for `*` as
 /// outside).
-fn in_mesh(host: &str, cluster_domain: &str) -> bool {
+pub(crate) fn in_mesh(host: &str, cluster_domain: &str) -> bool {
     let host = host.to_ascii_lowercase();
     if host.is_empty() || host == "*" {
         return false;

@@ -10,7 +10,7 @@ pub const PROTOCOLS: [&str; 11] = [
 ];
 
 pub fn check(object: &Object<'_>, out: &mut Vec<Violation>) {
-    let Body::Service(ports) = &object.body else {
+    let Body::Service { ports, .. } = &object.body else {
         return;
     };
     for (i, port) in ports.iter().enumerate() {

@@ -313,6 +313,7 @@ mod tests {
             namespace: "shop",
             namespace_labels: NamespaceLabels::Known(&labels),
             config: &config,
+            mesh: None,
         };
         let mut out = Vec::new();
         check(&object, &ctx, &mut out);

@@ -24,6 +24,7 @@ pub(super) fn run(api_version: &str, kind: &str, spec: Value, cfg: &Config) -> V
         namespace: "ns",
         namespace_labels: NamespaceLabels::Unknown,
         config: cfg,
+        mesh: None,
     };
     let mut out = Vec::new();
     super::check(&object, &ctx, &mut out);
