@@ -380,6 +380,7 @@ fn judged_resources() -> BTreeSet<(String, String, bool)> {
     let istio = [
         ("security.istio.io", "peerauthentications"),
         ("security.istio.io", "authorizationpolicies"),
+        ("security.istio.io", "requestauthentications"),
         ("networking.istio.io", "destinationrules"),
         ("networking.istio.io", "virtualservices"),
         ("networking.istio.io", "gateways"),
@@ -414,6 +415,7 @@ fn webhook_rules_cover_exactly_the_kinds_the_engine_judges() {
             "rollouts" => "Rollout",
             "peerauthentications" => "PeerAuthentication",
             "authorizationpolicies" => "AuthorizationPolicy",
+            "requestauthentications" => "RequestAuthentication",
             "destinationrules" => "DestinationRule",
             "virtualservices" => "VirtualService",
             "gateways" => "Gateway",
@@ -587,14 +589,66 @@ fn the_deployment_matches_what_meshguard_serve_serves() {
         }
     }
 
-    // The ClusterRole grants what the namespace view needs and nothing more.
+    // The ClusterRole grants what the namespace view and the mesh index
+    // need (SPEC section 10: read-only list/watch of those kinds) and
+    // nothing more: no Secrets, no write verb, no wildcard.
     let role: ClusterRole = one(&docs, "ClusterRole");
-    let rules = role.rules.expect("rules");
-    assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0].resources, Some(vec!["namespaces".to_owned()]));
-    let mut verbs = rules[0].verbs.clone();
-    verbs.sort();
-    assert_eq!(verbs, ["get", "list", "watch"]);
+    let rules: Vec<(Vec<String>, Vec<String>, Vec<String>)> = role
+        .rules
+        .expect("rules")
+        .into_iter()
+        .map(|r| {
+            assert!(r.resource_names.is_none() && r.non_resource_urls.is_none());
+            (
+                r.api_groups.unwrap_or_default(),
+                r.resources.unwrap_or_default(),
+                r.verbs,
+            )
+        })
+        .collect();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let read = ["list", "watch"];
+    let table: [(&[&str], &[&str], &[&str]); 8] = [
+        (&[""], &["namespaces"], &["get", "list", "watch"]),
+        (
+            &[""],
+            &["pods", "replicationcontrollers", "services", "serviceaccounts"],
+            &read,
+        ),
+        (
+            &["apps"],
+            &["deployments", "statefulsets", "daemonsets", "replicasets"],
+            &read,
+        ),
+        (&["batch"], &["jobs", "cronjobs"], &read),
+        (&["argoproj.io"], &["rollouts"], &read),
+        (
+            &["security.istio.io"],
+            &[
+                "peerauthentications",
+                "authorizationpolicies",
+                "requestauthentications",
+            ],
+            &read,
+        ),
+        (
+            &["networking.istio.io"],
+            &[
+                "destinationrules",
+                "virtualservices",
+                "gateways",
+                "serviceentries",
+                "sidecars",
+            ],
+            &read,
+        ),
+        (&["gateway.networking.k8s.io"], &["gateways"], &read),
+    ];
+    let want: Vec<(Vec<String>, Vec<String>, Vec<String>)> = table
+        .iter()
+        .map(|(g, r, v)| (strings(g), strings(r), strings(v)))
+        .collect();
+    assert_eq!(rules, want, "ClusterRole rules");
 }
 
 #[test]
