@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use crate::config::Config;
 use crate::engine::{self, Decision, OldObject, Operation, Request, Webhook};
 use crate::lenient::Labels;
+use crate::mesh::MeshIndex;
 use crate::object::{Kind, Object};
 use crate::rules::Action;
 
@@ -207,6 +208,19 @@ pub fn decide(
     namespace_labels: Option<&Labels<'_>>,
     now: Timestamp,
 ) -> Reviewed {
+    decide_in_mesh(parsed, webhook, config, namespace_labels, None, now)
+}
+
+/// Decides a parsed review; with the mesh index, MG5xx judge it too (SPEC
+/// section 10: the object under review in place of its old version).
+pub fn decide_in_mesh(
+    parsed: &ParsedReview<'_>,
+    webhook: Webhook,
+    config: &Config,
+    namespace_labels: Option<&Labels<'_>>,
+    mesh: Option<&MeshIndex>,
+    now: Timestamp,
+) -> Reviewed {
     let request = Request {
         operation: parsed.operation,
         kind: parsed.kind,
@@ -215,7 +229,7 @@ pub fn decide(
         old_object: parsed.old_object.map(OldObject::Json),
         subresource: parsed.subresource,
     };
-    let decision = engine::evaluate(&request, config, namespace_labels, now, webhook);
+    let decision = engine::evaluate_in_mesh(&request, config, namespace_labels, mesh, now, webhook);
     let body = render(&parsed.uid, &decision, webhook);
     Reviewed {
         kind: parsed.kind,

@@ -463,7 +463,10 @@ fn posture_gaps(report: &audit::AuditReport, targets: &[Target]) -> Vec<String> 
             gaps.push(format!("not encrypted: {who} ({why})"));
         }
         if targets.contains(&Target::Authorized) && !w.authorized() {
-            gaps.push(format!("not authorized: {who} (authz {})", w.authz.as_str()));
+            gaps.push(format!(
+                "not authorized: {who} (authz {})",
+                w.authz.as_str()
+            ));
         }
     }
     gaps

@@ -3,88 +3,27 @@
 //! before switching a rule to `deny`: what would break, and what the
 //! mutating webhook would patch on the next update.
 //!
-//! Every kind meshguard judges is listed cluster-wide, in pages. A kind the
+//! Every kind meshguard judges or indexes (`resources`) is listed
+//! cluster-wide, in pages. A kind the
 //! cluster does not serve (no Argo Rollouts, no Istio, or an older Istio
 //! version) is skipped; Istio kinds are tried at `v1`, then `v1beta1`, then
 //! `v1alpha3`. A kind meshguard may not list (RBAC) is an input error that
 //! names the missing permission, and the other kinds are still audited.
 //! Only I/O lives here: the judging is `audit::audit_documents`.
 
-use kube::api::{ApiResource, DynamicObject, ListParams};
-use kube::{Api, Client};
+use kube::Client;
+use kube::api::ListParams;
 use serde_json::Value;
 
 use crate::audit::{InputError, Source};
 use crate::documents::Document;
+use crate::resources::{RESOURCES, Resource};
 
 /// The source name of objects read from the cluster.
 pub const SOURCE: &str = "cluster";
 
 /// Objects listed per request.
 const PAGE: u32 = 500;
-
-/// What meshguard judges, as (group, versions to try, kind, plural), with
-/// Namespaces first: their labels are the context of the rest.
-const RESOURCES: [(&str, &[&str], &str, &str); 18] = [
-    ("", &["v1"], "Namespace", "namespaces"),
-    ("", &["v1"], "Pod", "pods"),
-    (
-        "",
-        &["v1"],
-        "ReplicationController",
-        "replicationcontrollers",
-    ),
-    ("", &["v1"], "Service", "services"),
-    ("apps", &["v1"], "Deployment", "deployments"),
-    ("apps", &["v1"], "StatefulSet", "statefulsets"),
-    ("apps", &["v1"], "DaemonSet", "daemonsets"),
-    ("apps", &["v1"], "ReplicaSet", "replicasets"),
-    ("batch", &["v1"], "Job", "jobs"),
-    ("batch", &["v1"], "CronJob", "cronjobs"),
-    ("argoproj.io", &["v1alpha1"], "Rollout", "rollouts"),
-    (
-        "security.istio.io",
-        &["v1", "v1beta1"],
-        "PeerAuthentication",
-        "peerauthentications",
-    ),
-    (
-        "security.istio.io",
-        &["v1", "v1beta1"],
-        "AuthorizationPolicy",
-        "authorizationpolicies",
-    ),
-    (
-        "networking.istio.io",
-        &["v1", "v1beta1", "v1alpha3"],
-        "DestinationRule",
-        "destinationrules",
-    ),
-    (
-        "networking.istio.io",
-        &["v1", "v1beta1", "v1alpha3"],
-        "VirtualService",
-        "virtualservices",
-    ),
-    (
-        "networking.istio.io",
-        &["v1", "v1beta1", "v1alpha3"],
-        "Gateway",
-        "gateways",
-    ),
-    (
-        "networking.istio.io",
-        &["v1", "v1beta1", "v1alpha3"],
-        "ServiceEntry",
-        "serviceentries",
-    ),
-    (
-        "networking.istio.io",
-        &["v1", "v1beta1", "v1alpha3"],
-        "Sidecar",
-        "sidecars",
-    ),
-];
 
 /// What the cluster holds: the objects as documents, and what could not be
 /// listed.
@@ -117,15 +56,11 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Clie
 /// Lists every judged kind.
 pub async fn collect(client: &Client) -> Collected {
     let mut out = Collected::default();
-    for (group, versions, kind, plural) in RESOURCES {
-        let name = if group.is_empty() {
-            plural.to_owned()
-        } else {
-            format!("{plural}.{group}")
-        };
+    for resource in &RESOURCES {
+        let name = resource.name();
         let mut served = false;
-        for version in versions {
-            match list(client, group, version, kind, plural).await {
+        for version in resource.versions {
+            match list(client, resource, version).await {
                 Ok(items) => {
                     out.documents.extend(
                         items
@@ -160,24 +95,12 @@ pub async fn collect(client: &Client) -> Collected {
 /// set (list items carry neither).
 async fn list(
     client: &Client,
-    group: &str,
+    resource: &Resource,
     version: &str,
-    kind: &str,
-    plural: &str,
 ) -> Result<Vec<Value>, kube::Error> {
-    let api_version = if group.is_empty() {
-        version.to_owned()
-    } else {
-        format!("{group}/{version}")
-    };
-    let resource = ApiResource {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        api_version: api_version.clone(),
-        kind: kind.to_owned(),
-        plural: plural.to_owned(),
-    };
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let kind = resource.kind;
+    let api_version = resource.api_version(version);
+    let api = resource.api(client, version);
     let mut items = Vec::new();
     let mut params = ListParams::default().limit(PAGE);
     // A continue token expires with etcd compaction (410 Gone): start the

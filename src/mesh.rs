@@ -227,11 +227,32 @@ pub struct Workload {
     template_field: &'static str,
 }
 
+/// One object read for the index: its kind, place and entry.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub entry: Entry,
+}
+
+impl Indexed {
+    /// `None` for what the index does not hold (see `entry_of`).
+    pub fn of(object: &Object<'_>) -> Option<Indexed> {
+        Some(Indexed {
+            kind: object.kind,
+            namespace: namespace_of(object).to_owned(),
+            name: object.name().to_owned(),
+            entry: entry_of(object, 0)?,
+        })
+    }
+}
+
 /// What the index holds for one object.
 #[derive(Debug, Clone)]
 pub enum Entry {
     Namespace(Labels<'static>),
-    Workload(Workload),
+    Workload(Box<Workload>),
     Service(Service),
     ServiceAccount,
     PeerAuthentication(PeerAuthentication),
@@ -351,26 +372,37 @@ impl MeshIndex {
     /// Kinds the index does not need, and controller-owned Pods and
     /// ReplicaSets, are ignored; returns whether the object was indexed.
     pub fn apply(&mut self, object: &Object<'_>) -> bool {
-        let namespace = namespace_of(object).to_owned();
-        let name = object.name().to_owned();
-        let kind = kind_key(object.kind);
+        match Indexed::of(object) {
+            Some(indexed) => {
+                self.insert(indexed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds or replaces one object already read.
+    pub fn insert(&mut self, indexed: Indexed) {
+        let Indexed {
+            kind,
+            namespace,
+            name,
+            mut entry,
+        } = indexed;
+        let kind = kind_key(kind);
         let key = (kind, namespace.clone(), name.clone());
-        let seq = match self.ages.get(&key) {
-            Some(seq) => *seq,
-            None => self.next_seq,
-        };
-        let Some(entry) = entry_of(object, seq) else {
-            return false;
-        };
-        if seq == self.next_seq {
+        let seq = *self.ages.entry(key).or_insert_with(|| {
             self.next_seq += 1;
-            self.ages.insert(key, seq);
+            self.next_seq
+        });
+        if let Entry::PeerAuthentication(p) = &mut entry {
+            p.age.seq = seq;
         }
         let space = self.spaces.entry(namespace).or_default();
         match entry {
             Entry::Namespace(labels) => space.labels = Some(labels),
             Entry::Workload(w) => {
-                space.workloads.insert((kind, name), w);
+                space.workloads.insert((kind, name), *w);
             }
             Entry::Service(s) => {
                 space.services.insert(name, s);
@@ -403,7 +435,6 @@ impl MeshIndex {
                 space.sidecars.insert(name, s);
             }
         }
-        true
     }
 
     /// Removes one object; `namespace` is the Namespace's own name for a
@@ -435,7 +466,7 @@ impl MeshIndex {
     }
 
     /// Replaces every object of `kind` by `objects` (a watch's re-list).
-    pub fn reset_kind<'o>(&mut self, kind: Kind, objects: impl IntoIterator<Item = &'o Object<'o>>) {
+    pub fn reset_kind(&mut self, kind: Kind, objects: impl IntoIterator<Item = Indexed>) {
         let stale: Vec<(String, String)> = self
             .ages
             .keys()
@@ -445,8 +476,8 @@ impl MeshIndex {
         for (ns, name) in stale {
             self.delete(kind, &ns, &name);
         }
-        for object in objects {
-            self.apply(object);
+        for indexed in objects {
+            self.insert(indexed);
         }
     }
 

@@ -136,6 +136,63 @@ struct HashLabel {
     hash: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NoLabels {}
+
+/// One posture class of one namespace (SPEC section 10).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PostureLabels {
+    pub namespace: String,
+    pub sidecar: &'static str,
+    pub mtls: &'static str,
+    pub authz: &'static str,
+}
+
+/// The mesh index as of a scrape: `None` without a cluster (the gauges are
+/// then absent).
+#[derive(Debug, Clone, Default)]
+pub struct MeshState {
+    pub synced: bool,
+    /// Workloads by posture class; empty until synced.
+    pub workloads: Vec<(PostureLabels, i64)>,
+}
+
+impl MeshState {
+    /// Counts a posture by namespace and class.
+    pub fn of(posture: &crate::posture::Posture) -> MeshState {
+        let mut counts: std::collections::BTreeMap<
+            (String, &'static str, &'static str, &'static str),
+            i64,
+        > = std::collections::BTreeMap::new();
+        for w in &posture.workloads {
+            let key = (
+                w.namespace.clone(),
+                if w.sidecar { "yes" } else { "no" },
+                w.mtls.as_str(),
+                w.authz.as_str(),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+        MeshState {
+            synced: true,
+            workloads: counts
+                .into_iter()
+                .map(|((namespace, sidecar, mtls, authz), n)| {
+                    (
+                        PostureLabels {
+                            namespace,
+                            sidecar,
+                            mtls,
+                            authz,
+                        },
+                        n,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 type F64Gauge = Gauge<f64, AtomicU64>;
 
 /// Every metric of the server.
@@ -159,6 +216,8 @@ pub struct Metrics {
     namespaces_synced: Gauge,
     namespaces_size: Gauge,
     watch_restarts: Counter,
+    mesh_synced: Family<NoLabels, Gauge>,
+    mesh_workloads: Family<PostureLabels, Gauge>,
     /// Serializes scrapes, which bring the namespace view's numbers up to
     /// date before encoding.
     scrape: Mutex<()>,
@@ -206,6 +265,8 @@ impl Metrics {
             namespaces_synced: Gauge::default(),
             namespaces_size: Gauge::default(),
             watch_restarts: Counter::default(),
+            mesh_synced: Family::default(),
+            mesh_workloads: Family::default(),
             scrape: Mutex::new(()),
         };
         let r = &mut m.registry;
@@ -293,6 +354,16 @@ impl Metrics {
             "namespace_watch_restarts",
             "Times the namespace watch failed and was restarted",
             m.watch_restarts.clone(),
+        );
+        r.register(
+            "mesh_index_synced",
+            "1 when every watch of the mesh index has finished its first list (absent without a cluster)",
+            m.mesh_synced.clone(),
+        );
+        r.register(
+            "mesh_workloads",
+            "Workloads of non-exempt namespaces by sidecar, effective mTLS and authorization class (absent until the mesh index has synced)",
+            m.mesh_workloads.clone(),
         );
         r.register(
             "build",
@@ -442,6 +513,12 @@ impl Metrics {
 
     /// The OpenMetrics text, with the namespace view's numbers as of now.
     pub fn encode(&self, view: ViewState) -> String {
+        self.encode_with_mesh(view, None)
+    }
+
+    /// The OpenMetrics text, with the namespace view's and the mesh
+    /// index's numbers as of now.
+    pub fn encode_with_mesh(&self, view: ViewState, mesh: Option<&MeshState>) -> String {
         let _serial = self
             .scrape
             .lock()
@@ -453,6 +530,16 @@ impl Metrics {
         let seen = self.watch_restarts.get();
         if view.watch_restarts > seen {
             self.watch_restarts.inc_by(view.watch_restarts - seen);
+        }
+        self.mesh_synced.clear();
+        self.mesh_workloads.clear();
+        if let Some(mesh) = mesh {
+            self.mesh_synced
+                .get_or_create(&NoLabels {})
+                .set(i64::from(mesh.synced));
+            for (labels, n) in &mesh.workloads {
+                self.mesh_workloads.get_or_create(labels).set(*n);
+            }
         }
         let mut out = String::new();
         // Writing to a String cannot fail.

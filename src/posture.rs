@@ -5,7 +5,9 @@
 //! function of the mesh index.
 
 use crate::config::Config;
-use crate::mesh::{AuthorizationPolicy, AuthzAction, MeshIndex, Mode, PeerAuthentication, Space, Workload};
+use crate::mesh::{
+    AuthorizationPolicy, AuthzAction, MeshIndex, Mode, PeerAuthentication, Space, Workload,
+};
 
 /// The effective mTLS of a workload's pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -136,7 +138,10 @@ pub fn of_workload(
         mtls,
         mtls_from,
         authz: authz_class(applied.iter().map(|(_, _, p)| *p)),
-        authz_from: applied.iter().map(|(ns, n, _)| format!("{ns}/{n}")).collect(),
+        authz_from: applied
+            .iter()
+            .map(|(ns, n, _)| format!("{ns}/{n}"))
+            .collect(),
     }
 }
 
@@ -186,18 +191,21 @@ fn mtls(
 ) -> (Mode, Option<String>) {
     use crate::mesh::Selector;
     let own = &space.peer_authentications;
-    let workload_level = oldest(
-        own.iter()
-            .filter(|(_, p)| matches!(p.selector, Selector::Labels(_)) && p.selector.matches(&w.labels)),
-    );
+    let workload_level = oldest(own.iter().filter(|(_, p)| {
+        matches!(p.selector, Selector::Labels(_)) && p.selector.matches(&w.labels)
+    }));
     let namespace_level = oldest(own.iter().filter(|(_, p)| p.selector == Selector::All));
     let root = &config.root_namespace;
     let root_level = if namespace == root {
         None
     } else {
-        index
-            .space(root)
-            .and_then(|s| oldest(s.peer_authentications.iter().filter(|(_, p)| p.selector == Selector::All)))
+        index.space(root).and_then(|s| {
+            oldest(
+                s.peer_authentications
+                    .iter()
+                    .filter(|(_, p)| p.selector == Selector::All),
+            )
+        })
     };
     let levels = [
         workload_level.map(|(n, p)| (namespace, n, p)),
@@ -251,7 +259,9 @@ pub fn authorization_policies<'i>(
 
 /// SPEC section 10: only ALLOW policies decide the class.
 pub fn authz_class<'p>(policies: impl Iterator<Item = &'p AuthorizationPolicy>) -> Authz {
-    let allow: Vec<_> = policies.filter(|p| p.action == AuthzAction::Allow).collect();
+    let allow: Vec<_> = policies
+        .filter(|p| p.action == AuthzAction::Allow)
+        .collect();
     if allow.is_empty() {
         Authz::Open
     } else if allow.iter().all(|p| p.rules.is_empty()) {

@@ -31,10 +31,11 @@ use crate::admission::{self, Reviewed};
 use crate::config::Config;
 use crate::engine::Webhook;
 use crate::metrics::{BadRequest, Metrics};
-use crate::namespace_watch::NamespaceView;
+use crate::object::Family;
 use crate::reload;
 use crate::rules::Action;
 use crate::tls::{self, Resolver};
+use crate::watch::NamespaceView;
 
 /// Everything `serve` needs, parsed from the command line.
 #[derive(Debug, Clone)]
@@ -129,10 +130,8 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let server_config = tls::server_config(resolver.clone(), client_ca.as_deref())?;
     let namespaces = match &opts.namespaces {
         Some(path) => NamespaceView::Static(crate::namespaces::NamespaceMap::load(path)?),
-        None => match crate::namespace_watch::cluster_client().await {
-            Some(client) => {
-                NamespaceView::Cluster(crate::namespace_watch::ClusterNamespaces::start(client))
-            }
+        None => match crate::watch::cluster_client().await {
+            Some(client) => NamespaceView::Cluster(crate::watch::ClusterView::start(client)),
             None => {
                 tracing::info!(
                     "no cluster configured: namespace view off, rules use the pods' own markers"
@@ -202,7 +201,20 @@ async fn serve_metrics(addr: SocketAddr, state: Arc<AppState>) -> Result<(), Ser
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let text = state.metrics.encode(state.namespaces.metrics_state());
+    let mesh =
+        match &state.namespaces {
+            NamespaceView::Cluster(view) if view.mesh_synced() => {
+                let config = state.config.load();
+                Some(view.with_mesh(|m| {
+                    crate::metrics::MeshState::of(&crate::posture::of_mesh(m, &config))
+                }))
+            }
+            NamespaceView::Cluster(_) => Some(crate::metrics::MeshState::default()),
+            _ => None,
+        };
+    let text = state
+        .metrics
+        .encode_with_mesh(state.namespaces.metrics_state(), mesh.as_ref());
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
@@ -359,13 +371,24 @@ async fn answer(
         None => None,
     };
     let config = state.config.load();
-    let mut reviewed = admission::decide(
-        &parsed,
-        webhook,
-        &config,
-        labels.as_deref(),
-        Timestamp::now(),
-    );
+    let now = Timestamp::now();
+    // MG5xx judge Istio objects against the index, once it has synced.
+    let mesh = (parsed.kind.family() == Family::Istio)
+        .then(|| state.namespaces.mesh())
+        .flatten();
+    let mut reviewed = match mesh {
+        Some(view) => view.with_mesh(|index| {
+            admission::decide_in_mesh(
+                &parsed,
+                webhook,
+                &config,
+                labels.as_deref(),
+                Some(index),
+                now,
+            )
+        }),
+        None => admission::decide(&parsed, webhook, &config, labels.as_deref(), now),
+    };
     log_decision(webhook, &parsed, &reviewed);
     // The body moves into the response; the metrics need only the decision.
     let body = std::mem::take(&mut reviewed.body);

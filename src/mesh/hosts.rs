@@ -29,7 +29,9 @@ pub fn resolve(host: &str, from: &str, cluster_domain: &str) -> Host {
     }
     let suffix = format!(".svc.{}", cluster_domain.to_ascii_lowercase());
     match host.strip_suffix(&suffix).and_then(|h| h.split_once('.')) {
-        Some((name, namespace)) if !name.is_empty() && !namespace.is_empty() && !namespace.contains('.') => {
+        Some((name, namespace))
+            if !name.is_empty() && !namespace.is_empty() && !namespace.contains('.') =>
+        {
             Host::Service {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
@@ -90,7 +92,10 @@ pub fn gateway(reference: &str, from: &str) -> Option<(String, String)> {
 
 /// A selector matches when every one of its labels is among `labels`.
 pub fn labels_match(wanted: &Labels<'_>, labels: &Labels<'_>) -> bool {
-    wanted.0.iter().all(|(k, v)| labels.get(k) == Some(v.as_ref()))
+    wanted
+        .0
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v.as_ref()))
 }
 
 /// `k=v,k2=v2`, for messages.
@@ -117,31 +122,82 @@ mod tests {
     #[test]
     fn only_short_names_and_full_names_name_a_service() {
         let cases = [
-            ("reviews", "shop", "cluster.local", service("shop", "reviews")),
-            ("reviews.books.svc.cluster.local", "shop", "cluster.local", service("books", "reviews")),
+            (
+                "reviews",
+                "shop",
+                "cluster.local",
+                service("shop", "reviews"),
+            ),
+            (
+                "reviews.books.svc.cluster.local",
+                "shop",
+                "cluster.local",
+                service("books", "reviews"),
+            ),
             ("reviews.books", "shop", "cluster.local", Host::Other),
             ("reviews.books.svc", "shop", "cluster.local", Host::Other),
-            ("reviews.books.svc.corp.local", "shop", "cluster.local", Host::Other),
-            ("reviews.books.svc.corp.local", "shop", "corp.local", service("books", "reviews")),
-            ("reviews.books.svc.cluster.local", "shop", "corp.local", Host::Other),
-            ("a.b.c.svc.cluster.local", "shop", "cluster.local", Host::Other),
+            (
+                "reviews.books.svc.corp.local",
+                "shop",
+                "cluster.local",
+                Host::Other,
+            ),
+            (
+                "reviews.books.svc.corp.local",
+                "shop",
+                "corp.local",
+                service("books", "reviews"),
+            ),
+            (
+                "reviews.books.svc.cluster.local",
+                "shop",
+                "corp.local",
+                Host::Other,
+            ),
+            (
+                "a.b.c.svc.cluster.local",
+                "shop",
+                "cluster.local",
+                Host::Other,
+            ),
             ("api.stripe.com", "shop", "cluster.local", Host::Other),
-            ("*.shop.svc.cluster.local", "shop", "cluster.local", Host::Other),
+            (
+                "*.shop.svc.cluster.local",
+                "shop",
+                "cluster.local",
+                Host::Other,
+            ),
             ("", "shop", "cluster.local", Host::Other),
         ];
         for (host, from, domain, expected) in cases {
-            assert_eq!(resolve(host, from, domain), expected, "{host} from {from} in {domain}");
+            assert_eq!(
+                resolve(host, from, domain),
+                expected,
+                "{host} from {from} in {domain}"
+            );
         }
     }
 
     #[test]
     fn wildcards_cover_their_suffix_only() {
-        assert!(covers("reviews.shop.svc.cluster.local", "reviews.shop.svc.cluster.local"));
-        assert!(covers("*.shop.svc.cluster.local", "reviews.shop.svc.cluster.local"));
+        assert!(covers(
+            "reviews.shop.svc.cluster.local",
+            "reviews.shop.svc.cluster.local"
+        ));
+        assert!(covers(
+            "*.shop.svc.cluster.local",
+            "reviews.shop.svc.cluster.local"
+        ));
         assert!(covers("*.local", "reviews.shop.svc.cluster.local"));
         assert!(covers("*", "api.stripe.com"));
-        assert!(!covers("*.shop.svc.cluster.local", "reviews.books.svc.cluster.local"));
-        assert!(!covers("*hop.svc.cluster.local", "reviews.shop.svc.cluster.local"));
+        assert!(!covers(
+            "*.shop.svc.cluster.local",
+            "reviews.books.svc.cluster.local"
+        ));
+        assert!(!covers(
+            "*hop.svc.cluster.local",
+            "reviews.shop.svc.cluster.local"
+        ));
         assert!(!covers("reviews", "reviews.shop.svc.cluster.local"));
     }
 
@@ -165,7 +221,10 @@ mod tests {
     fn selectors_need_every_label() {
         let pod = Labels::from_pairs([("app", "cart"), ("version", "v1")]);
         assert!(labels_match(&Labels::from_pairs([("app", "cart")]), &pod));
-        assert!(!labels_match(&Labels::from_pairs([("app", "cart"), ("version", "v2")]), &pod));
+        assert!(!labels_match(
+            &Labels::from_pairs([("app", "cart"), ("version", "v2")]),
+            &pod
+        ));
         assert!(!labels_match(&Labels::from_pairs([("tier", "web")]), &pod));
         assert!(labels_match(&Labels::default(), &pod));
     }

@@ -36,7 +36,7 @@ pub fn entry_of(object: &Object<'_>, seq: u64) -> Option<Entry> {
             if object.is_controller_owned() {
                 return None;
             }
-            Entry::Workload(workload(object.kind, template.as_deref()?))
+            Entry::Workload(Box::new(workload(object.kind, template.as_deref()?)))
         }
         (Body::Service { selector, .. }, _) => Entry::Service(Service {
             selector: selector
@@ -228,12 +228,24 @@ fn virtual_service(spec: &Value) -> VirtualService {
         for (i, route) in items(spec, section).iter().enumerate() {
             let at = format!("spec.{section}[{i}]");
             for (j, r) in items(route, "route").iter().enumerate() {
-                destination(r.get("destination"), format!("{at}.route[{j}].destination"), &mut destinations);
+                destination(
+                    r.get("destination"),
+                    format!("{at}.route[{j}].destination"),
+                    &mut destinations,
+                );
             }
             if section == "http" {
-                destination(route.get("mirror"), format!("{at}.mirror"), &mut destinations);
+                destination(
+                    route.get("mirror"),
+                    format!("{at}.mirror"),
+                    &mut destinations,
+                );
                 for (j, m) in items(route, "mirrors").iter().enumerate() {
-                    destination(m.get("destination"), format!("{at}.mirrors[{j}].destination"), &mut destinations);
+                    destination(
+                        m.get("destination"),
+                        format!("{at}.mirrors[{j}].destination"),
+                        &mut destinations,
+                    );
                 }
             }
             for (j, m) in items(route, "match").iter().enumerate() {
@@ -262,7 +274,9 @@ fn destination(value: Option<&Value>, path: String, out: &mut Vec<Destination>) 
     out.push(Destination {
         path,
         host: lower(host),
-        subset: text(d, "subset").filter(|s| !s.is_empty()).map(str::to_owned),
+        subset: text(d, "subset")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
     });
 }
 

@@ -109,7 +109,12 @@ pub fn text(posture: &Posture) -> String {
                 .iter()
                 .filter(|o| o.namespace == w.namespace)
                 .count();
-            let _ = writeln!(out, "  namespace {} ({n} workload{})", w.namespace, plural(n));
+            let _ = writeln!(
+                out,
+                "  namespace {} ({n} workload{})",
+                w.namespace,
+                plural(n)
+            );
             let _ = writeln!(
                 out,
                 "    {:<w0$}  {:<w1$}  {:<w2$}  AUTHZ",

@@ -122,14 +122,18 @@ impl Judge<'_> {
         let mut reasons = Reasons::new(RuleId::MG501);
         for d in &vs.destinations {
             let Some(subset) = &d.subset else { continue };
-            if let Host::Service { namespace, .. } = hosts::resolve(&d.host, self.namespace, self.domain())
+            if let Host::Service { namespace, .. } =
+                hosts::resolve(&d.host, self.namespace, self.domain())
                 && self.index.presence(&namespace) == Presence::Unknown
             {
                 continue;
             }
             let fqdn = hosts::fqdn(&d.host, self.namespace, self.domain());
             let rules = self.destination_rules_for(&fqdn);
-            if rules.iter().any(|(_, dr)| dr.subsets.iter().any(|s| &s.name == subset)) {
+            if rules
+                .iter()
+                .any(|(_, dr)| dr.subsets.iter().any(|s| &s.name == subset))
+            {
                 continue;
             }
             let host = &d.host;
@@ -172,15 +176,22 @@ impl Judge<'_> {
                 Presence::Unknown => continue,
                 Presence::Absent => false,
                 Presence::Known => self.index.space(&ns).is_some_and(|s| {
-                    s.gateways.contains(&(mesh::kind_key(Kind::Gateway), name.clone()))
-                        || s.gateways.contains(&(mesh::kind_key(Kind::KubeGateway), name.clone()))
+                    s.gateways
+                        .contains(&(mesh::kind_key(Kind::Gateway), name.clone()))
+                        || s.gateways
+                            .contains(&(mesh::kind_key(Kind::KubeGateway), name.clone()))
                 }),
             };
             if !exists {
                 let existing: Vec<String> = self
                     .index
                     .space(&ns)
-                    .map(|s| s.gateways.iter().map(|(_, n)| format!("{ns}/{n}")).collect())
+                    .map(|s| {
+                        s.gateways
+                            .iter()
+                            .map(|(_, n)| format!("{ns}/{n}"))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 reasons.add(
                     &g.path,
@@ -207,9 +218,9 @@ impl Judge<'_> {
                         Presence::Unknown => continue,
                         Presence::Absent => false,
                         Presence::Known => self.index.space(&namespace).is_some_and(|s| {
-                            s.services
-                                .get(&name)
-                                .is_some_and(|svc| svc.export_to.visible(&namespace, self.namespace))
+                            s.services.get(&name).is_some_and(|svc| {
+                                svc.export_to.visible(&namespace, self.namespace)
+                            })
                         }),
                     };
                     if !exists {
@@ -248,7 +259,9 @@ impl Judge<'_> {
     /// MG502: each subset's labels, with the Service's selector, select a
     /// workload.
     fn subsets_select_pods(&self, dr: &DestinationRule, out: &mut Vec<Violation>) {
-        let Host::Service { namespace, name } = hosts::resolve(&dr.host, self.namespace, self.domain()) else {
+        let Host::Service { namespace, name } =
+            hosts::resolve(&dr.host, self.namespace, self.domain())
+        else {
             return;
         };
         if self.index.presence(&namespace) != Presence::Known {
@@ -312,7 +325,10 @@ impl Judge<'_> {
             return;
         };
         let mesh_wide = self.namespace == self.config.root_namespace
-            && matches!(kind, Kind::AuthorizationPolicy | Kind::RequestAuthentication);
+            && matches!(
+                kind,
+                Kind::AuthorizationPolicy | Kind::RequestAuthentication
+            );
         if !mesh_wide && self.index.presence(self.namespace) != Presence::Known {
             return;
         }
@@ -321,10 +337,11 @@ impl Judge<'_> {
         } else {
             self.index.space_entry(self.namespace).into_iter().collect()
         };
-        if spaces
-            .iter()
-            .any(|(_, s)| s.workloads.values().any(|w| hosts::labels_match(wanted, &w.labels)))
-        {
+        if spaces.iter().any(|(_, s)| {
+            s.workloads
+                .values()
+                .any(|w| hosts::labels_match(wanted, &w.labels))
+        }) {
             return;
         }
         let seen: BTreeSet<String> = spaces
@@ -369,12 +386,17 @@ impl Judge<'_> {
         for (i, rule) in ap.rules.iter().enumerate() {
             for (k, source) in rule.from.iter().enumerate() {
                 let at = format!("spec.rules[{i}].from[{k}].source");
-                for (field, names) in [("principals", &source.principals), ("notPrincipals", &source.not_principals)] {
+                for (field, names) in [
+                    ("principals", &source.principals),
+                    ("notPrincipals", &source.not_principals),
+                ] {
                     for p in names.iter().filter(|p| !p.contains('*')) {
                         let Some((ns, sa)) = p
                             .strip_prefix(&prefix)
                             .and_then(|rest| rest.split_once("/sa/"))
-                            .filter(|(ns, sa)| !ns.is_empty() && !sa.is_empty() && !sa.contains('/'))
+                            .filter(|(ns, sa)| {
+                                !ns.is_empty() && !sa.is_empty() && !sa.contains('/')
+                            })
                         else {
                             continue;
                         };
@@ -383,7 +405,11 @@ impl Judge<'_> {
                         }
                         let path = format!("{at}.{field}");
                         if self.index.presence(ns) == Presence::Absent {
-                            reasons.add(&path, format!("{path} names {p}, but namespace {ns} does not exist"), format!("Correct the namespace in {p}, or remove the entry."));
+                            reasons.add(
+                                &path,
+                                format!("{path} names {p}, but namespace {ns} does not exist"),
+                                format!("Correct the namespace in {p}, or remove the entry."),
+                            );
                         } else {
                             let accounts = self.accounts(ns);
                             reasons.add(
@@ -398,11 +424,18 @@ impl Judge<'_> {
                         }
                     }
                 }
-                for (field, names) in [("namespaces", &source.namespaces), ("notNamespaces", &source.not_namespaces)] {
+                for (field, names) in [
+                    ("namespaces", &source.namespaces),
+                    ("notNamespaces", &source.not_namespaces),
+                ] {
                     for ns in names.iter().filter(|n| !n.contains('*')) {
                         if self.index.presence(ns) == Presence::Absent {
                             let path = format!("{at}.{field}");
-                            reasons.add(&path, format!("{path} names namespace {ns}, which does not exist"), format!("Correct the namespace name {ns}, or remove the entry."));
+                            reasons.add(
+                                &path,
+                                format!("{path} names namespace {ns}, which does not exist"),
+                                format!("Correct the namespace name {ns}, or remove the entry."),
+                            );
                         }
                     }
                 }
@@ -476,7 +509,12 @@ fn expanded(host: &str, domain: &str) -> Option<String> {
 
 /// The first few names, then how many more.
 fn list(names: &[String]) -> String {
-    let mut s = names.iter().take(LIST).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(LIST)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > LIST {
         s.push_str(&format!(" and {} more", names.len() - LIST));
     }
