@@ -612,7 +612,12 @@ fn the_deployment_matches_what_meshguard_serve_serves() {
         (&[""], &["namespaces"], &["get", "list", "watch"]),
         (
             &[""],
-            &["pods", "replicationcontrollers", "services", "serviceaccounts"],
+            &[
+                "pods",
+                "replicationcontrollers",
+                "services",
+                "serviceaccounts",
+            ],
             &read,
         ),
         (
