@@ -14,6 +14,9 @@ pub enum Answer {
     /// JSON lines sent as chunks; the stream then stays open, as a watch
     /// does until the API server's timeout.
     Stream(Vec<String>),
+    /// JSON lines sent as chunks as the test sends them, a watch that the
+    /// test drives; the stream ends when the sender is dropped.
+    Live(std::sync::mpsc::Receiver<String>),
 }
 
 /// A Kubernetes `Status` error body.
@@ -114,6 +117,21 @@ fn serve(mut stream: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>) {
                     let _ = stream.flush();
                 }
                 std::thread::sleep(Duration::from_secs(600));
+                return;
+            }
+            Answer::Live(lines) => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+                for line in lines {
+                    let chunk = format!("{line}\n");
+                    if stream
+                        .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let _ = stream.flush();
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
                 return;
             }
         }
