@@ -654,6 +654,24 @@ fn the_deployment_matches_what_meshguard_serve_serves() {
         .map(|(g, r, v)| (strings(g), strings(r), strings(v)))
         .collect();
     assert_eq!(rules, want, "ClusterRole rules");
+    // ...which are exactly the resources `serve` watches and `audit
+    // --cluster` lists (one table).
+    let granted: BTreeSet<(String, String)> = want
+        .iter()
+        .flat_map(|(groups, resources, _)| {
+            groups
+                .iter()
+                .flat_map(move |g| resources.iter().map(move |r| (g.clone(), r.clone())))
+        })
+        .collect();
+    let watched: BTreeSet<(String, String)> = meshguard::resources::RESOURCES
+        .iter()
+        .map(|r| (r.group.to_owned(), r.plural.to_owned()))
+        .collect();
+    assert_eq!(
+        granted, watched,
+        "ClusterRole = meshguard::resources::RESOURCES"
+    );
 }
 
 #[test]
