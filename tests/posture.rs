@@ -3412,3 +3412,104 @@ fn exemptions_switch_cross_object_rules_off() {
         ["MG503"]
     );
 }
+
+#[test]
+fn mg506_gateways_of_tcp_and_tls_match_entries() {
+    let w = routes_world();
+    let tcp = vs(
+        "shop",
+        "db",
+        "{hosts: [cart], tcp: [{match: [{port: 5432, gateways: [ghost]}], route: [{destination: {host: cart}}]}]}",
+    );
+    assert_eq!(judge(&w, &tcp), ["MG506"]);
+    let tls = vs(
+        "shop",
+        "tls",
+        "{hosts: [cart], tls: [{match: [{sniHosts: [cart], gateways: [ingress/public]}], route: [{destination: {host: cart}}]}]}",
+    );
+    assert_eq!(judge(&w, &tls), Vec::<&str>::new());
+}
+
+#[test]
+fn mg501_a_destination_rule_exported_to_its_own_namespace_is_visible_there() {
+    let w = mesh(&[
+        &shop(),
+        &service("shop", "cart", "{app: cart}"),
+        &dr(
+            "shop",
+            "cart",
+            "{host: cart, exportTo: ['.'], subsets: [{name: v1, labels: {version: v1}}]}",
+        ),
+    ]);
+    assert_eq!(
+        judge(&w, &vs("shop", "cart", &route_to("cart", "v1"))),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn an_unknown_posture_target_is_a_usage_error() {
+    let out = meshguard(
+        &["audit", FLEET, "--require-posture", "encrypted,fast"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn fleet_example_cross_object_findings_are_in_sarif_with_their_rules() {
+    let out = meshguard(&["audit", FLEET, "--format", "sarif"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    let run = &v["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    let ids: BTreeSet<&str> = rules
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    for id in ["MG501", "MG502", "MG503", "MG504", "MG505", "MG506"] {
+        assert!(ids.contains(id), "{id} in the SARIF rule catalogue");
+    }
+    let mut results: Vec<String> = run["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["ruleId"].as_str().expect("ruleId"),
+                r["level"].as_str().expect("level"),
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .expect("uri")
+            )
+        })
+        .collect();
+    results.sort();
+    assert_eq!(
+        results,
+        [
+            "MG401 error examples/fleet-mesh.yaml",
+            "MG501 warning examples/fleet-mesh.yaml",
+            "MG503 warning examples/fleet-mesh.yaml",
+            "MG504 warning examples/fleet-mesh.yaml",
+            "MG505 warning examples/fleet-mesh.yaml",
+            "MG505 warning examples/fleet-mesh.yaml",
+            "MG505 warning examples/fleet-mesh.yaml",
+        ]
+    );
+}
+
+#[test]
+fn every_cross_object_finding_carries_a_fix() {
+    let out = meshguard(&["audit", FLEET, "--format", "json"], None);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for f in v["findings"].as_array().expect("findings") {
+        let fix = f["fix"].as_str().expect("fix");
+        assert!(!fix.trim().is_empty(), "{f}");
+        assert!(
+            !f["message"].as_str().expect("message").trim().is_empty(),
+            "{f}"
+        );
+    }
+}
