@@ -3513,3 +3513,80 @@ fn every_cross_object_finding_carries_a_fix() {
         );
     }
 }
+
+#[test]
+fn with_a_namespace_list_an_unlisted_namespace_has_no_accounts_not_even_default() {
+    let w = strict_shop();
+    let object = from_source("{principals: [cluster.local/ns/gone/sa/default]}");
+    assert_eq!(
+        mg5(&judge_in(
+            listed(&["shop"]),
+            &Config::default(),
+            &w,
+            &object
+        )),
+        ["MG504"]
+    );
+    assert_eq!(
+        mg5(&judge_in(input(), &Config::default(), &w, &object)),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn with_a_namespace_list_subsets_into_unlisted_namespaces() {
+    let w = mesh(&[&shop(), &service("shop", "cart", "{app: cart}")]);
+    let cov = || listed(&["shop"]);
+    // MG501: the namespace does not exist, so no DestinationRule there defines v1.
+    let route = vs(
+        "shop",
+        "cart",
+        &route_to("api.gone.svc.cluster.local", "v1"),
+    );
+    assert_eq!(
+        mg5(&judge_in(cov(), &Config::default(), &w, &route)),
+        ["MG501", "MG506"],
+        "and MG506: no Service api in a namespace that does not exist"
+    );
+    assert_eq!(
+        mg5(&judge_in(input(), &Config::default(), &w, &route)),
+        Vec::<&str>::new()
+    );
+    // MG502 is judged only when the host is a Service in the index.
+    let rule = dr(
+        "shop",
+        "api",
+        "{host: api.gone.svc.cluster.local, subsets: [{name: v1, labels: {version: v1}}]}",
+    );
+    assert_eq!(
+        mg5(&judge_in(cov(), &Config::default(), &w, &rule)),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn a_disabled_namespace_beats_a_revision_label_on_the_pod() {
+    let y = mesh(&[
+        &namespace("noinject", "{istio-injection: disabled}"),
+        &namespace("rev", "{istio.io/rev: canary}"),
+        &deploy_raw(
+            "noinject",
+            "rev-pod",
+            "{labels: {app: a, istio.io/rev: canary}}",
+            "{}",
+        ),
+        &deploy_raw(
+            "rev",
+            "opt-out",
+            "{labels: {app: b, sidecar.istio.io/inject: 'false'}}",
+            "{}",
+        ),
+    ]);
+    assert_eq!(
+        rows(&y),
+        [
+            "noinject/rev-pod no none - open []",
+            "rev/opt-out no none - open []"
+        ]
+    );
+}
