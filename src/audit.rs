@@ -244,6 +244,13 @@ fn mesh_index(prepared: &[Prepared], input: &AuditInput) -> MeshIndex {
             index.apply(&object);
         }
     }
+    if let Some(map) = &input.namespaces {
+        for name in map.names() {
+            if let Some(labels) = map.labels(name) {
+                index.default_namespace_labels(name, (*labels).clone());
+            }
+        }
+    }
     for (ns, key, value) in &input.namespace_labels {
         index.add_namespace_label(ns, key, value);
     }

@@ -268,8 +268,12 @@ pub enum Entry {
 /// Everything indexed in one namespace, by kind and name.
 #[derive(Debug, Clone, Default)]
 pub struct Space {
-    /// `Some` when the Namespace object itself is indexed.
+    /// `Some` when the Namespace object itself is indexed (or its labels
+    /// were given: `audit --namespaces`, `--namespace-labels`).
     pub labels: Option<Labels<'static>>,
+    /// Some object of the namespace (its Namespace included) was indexed;
+    /// labels given on the side do not count.
+    has_objects: bool,
     pub workloads: BTreeMap<(KindKey, String), Workload>,
     pub services: BTreeMap<String, Service>,
     pub service_accounts: BTreeSet<String>,
@@ -399,6 +403,7 @@ impl MeshIndex {
             p.age.seq = seq;
         }
         let space = self.spaces.entry(namespace).or_default();
+        space.has_objects = true;
         match entry {
             Entry::Namespace(labels) => space.labels = Some(labels),
             Entry::Workload(w) => {
@@ -481,6 +486,13 @@ impl MeshIndex {
         }
     }
 
+    /// The labels of a namespace known from elsewhere (`audit
+    /// --namespaces`), unless its Namespace object is indexed.
+    pub fn default_namespace_labels(&mut self, namespace: &str, labels: Labels<'static>) {
+        let space = self.spaces.entry(namespace.to_owned()).or_default();
+        space.labels.get_or_insert(labels);
+    }
+
     /// Adds labels to a namespace (`audit --namespace-labels`).
     pub fn add_namespace_label(&mut self, namespace: &str, key: &str, value: &str) {
         let space = self.spaces.entry(namespace.to_owned()).or_default();
@@ -523,7 +535,7 @@ impl MeshIndex {
                 _ => Presence::Absent,
             },
             Coverage::Input { listed } => match (space, listed) {
-                (Some(_), _) => Presence::Known,
+                (Some(s), _) if s.has_objects => Presence::Known,
                 (None, Some(list)) if !list.contains(namespace) => Presence::Absent,
                 _ => Presence::Unknown,
             },

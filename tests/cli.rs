@@ -93,13 +93,16 @@ fn unknown_audit_formats_are_usage_errors() {
 
 #[test]
 fn audit_sarif_reports_every_finding_at_its_line_with_the_rule_catalogue() {
-    let out = meshguard(&["audit", "examples/", "--format", "sarif"], None);
+    let out = meshguard(
+        &["audit", "examples/shop-mesh.yaml", "--format", "sarif"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
     assert_eq!(v["version"], "2.1.0");
     let run = &v["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
-    assert_eq!(rules.len(), 19);
+    assert_eq!(rules.len(), 25);
     let results = run["results"].as_array().expect("results");
     let summary: Vec<String> = results
         .iter()
@@ -187,7 +190,10 @@ fn junit_counts(xml: &[u8]) -> ((String, String, String), Vec<String>) {
 
 #[test]
 fn audit_junit_fails_the_cases_that_fail_the_exit_code() {
-    let out = meshguard(&["audit", "examples/", "--format", "junit"], None);
+    let out = meshguard(
+        &["audit", "examples/shop-mesh.yaml", "--format", "junit"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let (totals, failing) = junit_counts(&out.stdout);
     assert_eq!(totals, ("18".into(), "4".into(), "0".into()));
@@ -203,7 +209,7 @@ fn audit_junit_fails_the_cases_that_fail_the_exit_code() {
     let out = meshguard(
         &[
             "audit",
-            "examples/",
+            "examples/shop-mesh.yaml",
             "--format",
             "junit",
             "--fail-on",
@@ -293,7 +299,7 @@ fn audit_reads_lists_json_and_directories() {
 
 #[test]
 fn readme_run_command_audits_the_bundled_example() {
-    let out = meshguard(&["audit", "examples/"], None);
+    let out = meshguard(&["audit", "examples/shop-mesh.yaml"], None);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -305,7 +311,10 @@ fn readme_run_command_audits_the_bundled_example() {
 
 #[test]
 fn the_example_mesh_audit_has_exactly_its_findings_and_patches() {
-    let out = meshguard(&["audit", "examples/", "--format", "json"], None);
+    let out = meshguard(
+        &["audit", "examples/shop-mesh.yaml", "--format", "json"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(

@@ -75,7 +75,12 @@ fn mesh_api() -> Mesh {
                 // The probe asks for one item; the watcher's lists are
                 // counted (the second one is the re-list after 410).
                 if query.contains("limit=1&") || query.ends_with("limit=1") {
-                    return list("Deployment", "apps/v1", vec![deployment("reviews-v1", "v1", "20")], "20");
+                    return list(
+                        "Deployment",
+                        "apps/v1",
+                        vec![deployment("reviews-v1", "v1", "20")],
+                        "20",
+                    );
                 }
                 let n = l.fetch_add(1, Ordering::SeqCst);
                 let items = if n == 0 {
@@ -89,21 +94,29 @@ fn mesh_api() -> Mesh {
             "/apis/security.istio.io/v1/peerauthentications" => list(
                 "PeerAuthentication",
                 "security.istio.io/v1",
-                vec![json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                vec![
+                    json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
                     "metadata": {"name": "default", "namespace": "istio-system", "resourceVersion": "5"},
-                    "spec": {"mtls": {"mode": "STRICT"}}})],
+                    "spec": {"mtls": {"mode": "STRICT"}}}),
+                ],
                 "5",
             ),
             "/apis/networking.istio.io/v1/destinationrules" if watch => Answer::Stream(Vec::new()),
             "/apis/networking.istio.io/v1/destinationrules" => list(
                 "DestinationRule",
                 "networking.istio.io/v1",
-                vec![json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                vec![
+                    json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
                     "metadata": {"name": "reviews", "namespace": "shop", "resourceVersion": "6"},
-                    "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}})],
+                    "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}),
+                ],
                 "6",
             ),
-            _ => fake_api::status(404, "NotFound", "the server could not find the requested resource"),
+            _ => fake_api::status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
         }
     });
     Mesh {
@@ -132,7 +145,12 @@ fn warnings(body: &[u8]) -> Vec<String> {
     let v: Value = serde_json::from_slice(body).expect("json");
     v["response"]["warnings"]
         .as_array()
-        .map(|w| w.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -155,7 +173,10 @@ async fn wait_metric(server: &Server, series: &str, want: Option<&str>) -> Strin
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("{series} never became {want:?}:\n{text}\n{}", server.log_text());
+    panic!(
+        "{series} never became {want:?}:\n{text}\n{}",
+        server.log_text()
+    );
 }
 
 fn event(kind: &str, object: Value) -> String {
@@ -187,9 +208,16 @@ async fn mg5xx_wait_for_the_index_and_the_gauges_follow_the_watches() {
     }
     assert!(ready, "{}", server.log_text());
     let text = server.scrape().1;
-    assert_eq!(sample(&text, "meshguard_mesh_index_synced").as_deref(), Some("0"), "{text}");
+    assert_eq!(
+        sample(&text, "meshguard_mesh_index_synced").as_deref(),
+        Some("0"),
+        "{text}"
+    );
     assert!(!text.contains("meshguard_mesh_workloads{"), "{text}");
-    let reply = conn.post("/validate", canary_review()).await.expect("reply");
+    let reply = conn
+        .post("/validate", canary_review())
+        .await
+        .expect("reply");
     assert_eq!(reply.status, 200);
     assert!(
         !warnings(&reply.body).iter().any(|w| w.starts_with("MG501")),
@@ -201,15 +229,23 @@ async fn mg5xx_wait_for_the_index_and_the_gauges_follow_the_watches() {
     mesh.release.store(true, Ordering::SeqCst);
     wait_metric(&server, "meshguard_mesh_index_synced", Some("1")).await;
     wait_metric(&server, STRICT_OPEN, Some("1")).await;
-    let reply = conn.post("/validate", canary_review()).await.expect("reply");
+    let reply = conn
+        .post("/validate", canary_review())
+        .await
+        .expect("reply");
     let found = warnings(&reply.body);
     assert_eq!(
-        found.iter().filter(|w| w.starts_with("MG501 subset-defined: ")).count(),
+        found
+            .iter()
+            .filter(|w| w.starts_with("MG501 subset-defined: "))
+            .count(),
         1,
         "{found:?}"
     );
     assert!(
-        found.iter().any(|w| w.contains("subset `v2`") && w.contains("shop/reviews")),
+        found
+            .iter()
+            .any(|w| w.contains("subset `v2`") && w.contains("shop/reviews")),
         "{found:?}"
     );
 
@@ -221,7 +257,9 @@ async fn mg5xx_wait_for_the_index_and_the_gauges_follow_the_watches() {
     wait_metric(&server, STRICT_OPEN, Some("2")).await;
     let mut opted_out = deployment("reviews-v2", "v2", "22");
     opted_out["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] = json!("false");
-    watch.send(event("MODIFIED", opted_out.clone())).expect("send");
+    watch
+        .send(event("MODIFIED", opted_out.clone()))
+        .expect("send");
     wait_metric(&server, STRICT_OPEN, Some("1")).await;
     wait_metric(
         &server,

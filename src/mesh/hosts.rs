@@ -63,6 +63,20 @@ pub fn covers(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// `covers(fqdn(pattern, from, cluster_domain), host)` without building
+/// the full name: the index asks it of every DestinationRule per route.
+pub fn covers_from(pattern: &str, from: &str, cluster_domain: &str, host: &str) -> bool {
+    if pattern.contains('.') || pattern == "*" {
+        return covers(pattern, host);
+    }
+    let Some(rest) = host.strip_prefix(pattern).and_then(|r| r.strip_prefix('.')) else {
+        return false;
+    };
+    rest.strip_prefix(from)
+        .and_then(|r| r.strip_prefix(".svc."))
+        .is_some_and(|d| d.eq_ignore_ascii_case(cluster_domain))
+}
+
 /// SPEC section 4 (MG506): in-mesh by its form: a short name, or a name
 /// ending in `.svc` or `.svc.<clusterDomain>`.
 pub fn in_mesh_form(host: &str, cluster_domain: &str) -> bool {
@@ -199,6 +213,23 @@ mod tests {
             "reviews.shop.svc.cluster.local"
         ));
         assert!(!covers("reviews", "reviews.shop.svc.cluster.local"));
+    }
+
+    #[test]
+    fn short_patterns_cover_their_expansion() {
+        let host = "reviews.shop.svc.cluster.local";
+        assert!(covers_from("reviews", "shop", "cluster.local", host));
+        assert!(covers_from("reviews", "shop", "Cluster.Local", host));
+        assert!(!covers_from("reviews", "books", "cluster.local", host));
+        assert!(!covers_from("review", "shop", "cluster.local", host));
+        assert!(!covers_from("reviews", "shop", "corp.local", host));
+        assert!(covers_from(
+            "*.shop.svc.cluster.local",
+            "books",
+            "cluster.local",
+            host
+        ));
+        assert!(covers_from(host, "books", "cluster.local", host));
     }
 
     #[test]

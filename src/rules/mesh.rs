@@ -107,8 +107,8 @@ impl Judge<'_> {
         let mut out = Vec::new();
         for (ns, space) in self.index.spaces() {
             for (name, dr) in &space.destination_rules {
-                if dr.export_to.visible(ns, self.namespace)
-                    && hosts::covers(&hosts::fqdn(&dr.host, ns, self.domain()), fqdn)
+                if hosts::covers_from(&dr.host, ns, self.domain(), fqdn)
+                    && dr.export_to.visible(ns, self.namespace)
                 {
                     out.push((format!("{ns}/{name}"), dr));
                 }
@@ -120,6 +120,7 @@ impl Judge<'_> {
     /// MG501: every subset a route or mirror names is defined.
     fn subsets_defined(&self, vs: &VirtualService, out: &mut Vec<Violation>) {
         let mut reasons = Reasons::new(RuleId::MG501);
+        let mut seen: Vec<(String, Vec<(String, &DestinationRule)>)> = Vec::new();
         for d in &vs.destinations {
             let Some(subset) = &d.subset else { continue };
             if let Host::Service { namespace, .. } =
@@ -129,7 +130,15 @@ impl Judge<'_> {
                 continue;
             }
             let fqdn = hosts::fqdn(&d.host, self.namespace, self.domain());
-            let rules = self.destination_rules_for(&fqdn);
+            // Canary routes name one host several times: look it up once.
+            let rules = match seen.iter().position(|(h, _)| *h == fqdn) {
+                Some(i) => &seen[i].1,
+                None => {
+                    let found = self.destination_rules_for(&fqdn);
+                    seen.push((fqdn.clone(), found));
+                    &seen[seen.len() - 1].1
+                }
+            };
             if rules
                 .iter()
                 .any(|(_, dr)| dr.subsets.iter().any(|s| &s.name == subset))
