@@ -15,9 +15,14 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde_json::Value;
 
+mod skipped;
+
+pub use skipped::{ObjectRef, SkipReason, SkippedObject};
+
 use crate::config::Config;
 use crate::documents::{self, Document};
 use crate::engine::{self, Finding, Operation, Request, Webhook};
+use crate::legacy_api::{self, Unserved};
 use crate::lenient::Labels;
 use crate::mutate::{self, Mutation};
 use crate::namespaces::namespace_labels;
@@ -50,6 +55,13 @@ pub struct AuditedObject {
     pub source: Source,
     pub findings: Vec<Finding>,
     pub mutations: Vec<Mutation>,
+    /// `apiVersion` as written.
+    pub api_version: String,
+    /// `metadata.uid`, when known (objects read from a cluster).
+    pub uid: Option<String>,
+    /// What the reader should know beyond the findings (an API version
+    /// that is no longer served).
+    pub notes: Vec<String>,
 }
 
 impl AuditedObject {
@@ -77,11 +89,13 @@ pub struct AuditReport {
     pub objects: usize,
     /// The same, by input file (`<stdin>` for standard input).
     pub objects_by_file: std::collections::BTreeMap<String, usize>,
-    /// Objects with findings or patches, in input order.
+    /// Objects with findings, patches or notes, in input order.
     pub audited: Vec<AuditedObject>,
+    /// Judged objects without findings, patches or notes, in input order.
+    pub passed: Vec<ObjectRef>,
     pub errors: Vec<InputError>,
-    /// Documents that are not Kubernetes objects (no apiVersion/kind).
-    pub skipped: Vec<Source>,
+    /// Objects (and documents) not judged, with the reason, in input order.
+    pub skipped: Vec<SkippedObject>,
 }
 
 /// What to audit.
@@ -153,19 +167,57 @@ pub fn audit_documents(
     }
 
     for (source, value) in items {
-        let Some(kind) = kind_of(&value) else {
-            report.skipped.push(source);
-            continue;
+        let (kind, unserved) = match judged_kind(&value) {
+            Ok(judged) => judged,
+            Err(reason) => {
+                let object = ObjectRef::read(source, &value, None);
+                report.skipped.push(SkippedObject { object, reason });
+                continue;
+            }
         };
-        match audit_object(&value, kind, &namespaces, config, now) {
-            Ok(Some(mut audited)) => {
-                audited.source = source;
+        let object = ObjectRef::read(source, &value, Some(kind));
+        match audit_object(&value, kind, unserved, &namespaces, config, now) {
+            Ok(Judged::Found(mut audited)) => {
+                audited.api_version = object.api_version;
+                audited.uid = object.uid;
+                audited.source = object.source;
                 report.audited.push(audited);
             }
-            Ok(None) => {}
-            Err(message) => report.errors.push(InputError { source, message }),
+            Ok(Judged::Clean) => report.passed.push(object),
+            Ok(Judged::Skipped(skip)) => report.skipped.push(SkippedObject {
+                object,
+                reason: SkipReason::from_engine(skip),
+            }),
+            Err(message) => report.errors.push(InputError {
+                source: object.source,
+                message,
+            }),
         }
     }
+}
+
+/// The kind a document is judged as, and the unserved API version it was
+/// written in (judged like its `v1` kind: SPEC section 1); or why it is not
+/// judged.
+fn judged_kind(value: &Value) -> Result<(Kind, Option<Unserved>), SkipReason> {
+    let api_version = value.get("apiVersion").and_then(Value::as_str);
+    let kind = value.get("kind").and_then(Value::as_str);
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        return Err(SkipReason::NotAnObject);
+    };
+    let unserved = legacy_api::unserved(api_version, kind);
+    match (Kind::from_api_version(api_version, kind), unserved) {
+        (Kind::Other, Some(u)) => Ok((u.kind, Some(u))),
+        (Kind::Other, None) => Err(SkipReason::UnjudgedKind),
+        (judged, unserved) => Ok((judged, unserved)),
+    }
+}
+
+/// What the audit made of one object.
+enum Judged {
+    Found(AuditedObject),
+    Clean,
+    Skipped(engine::Skip),
 }
 
 /// The judged kind of a document, `None` when it is no Kubernetes object.
@@ -216,17 +268,22 @@ fn patched(value: &Value, kind: Kind, config: &Config, now: Timestamp) -> Option
 fn audit_object(
     value: &Value,
     kind: Kind,
+    unserved: Option<Unserved>,
     namespaces: &HashMap<String, Labels<'static>>,
     config: &Config,
     now: Timestamp,
-) -> Result<Option<AuditedObject>, String> {
+) -> Result<Judged, String> {
     if kind == Kind::Other {
-        return Ok(None);
+        return Ok(Judged::Skipped(engine::Skip::UnjudgedKind));
     }
     let object = Object::read(kind, value).map_err(|e| e.to_string())?;
     let request = create_request(&object);
     let ns_labels = namespaces.get(request.namespace);
-    let mutations = engine::evaluate(&request, config, ns_labels, now, Webhook::Mutate).mutations;
+    let decision = engine::evaluate(&request, config, ns_labels, now, Webhook::Mutate);
+    if let Some(skip) = decision.skipped {
+        return Ok(Judged::Skipped(skip));
+    }
+    let mutations = decision.mutations;
     let stored;
     let judged = if mutations.is_empty() {
         object.clone()
@@ -238,11 +295,19 @@ fn audit_object(
         Object::read(kind, &stored).map_err(|e| e.to_string())?
     };
     let request = create_request(&judged);
-    let findings = engine::evaluate(&request, config, ns_labels, now, Webhook::Validate).findings;
-    if findings.is_empty() && mutations.is_empty() {
-        return Ok(None);
+    let mut findings =
+        engine::evaluate(&request, config, ns_labels, now, Webhook::Validate).findings;
+    let notes: Vec<String> = unserved.iter().map(Unserved::note).collect();
+    // SPEC section 1: the finding itself says the API version is gone.
+    for note in &notes {
+        for f in &mut findings {
+            f.message = format!("{} (note: {note})", f.message);
+        }
     }
-    Ok(Some(AuditedObject {
+    if findings.is_empty() && mutations.is_empty() && notes.is_empty() {
+        return Ok(Judged::Clean);
+    }
+    Ok(Judged::Found(AuditedObject {
         kind: kind.as_str().to_owned(),
         namespace: if kind == Kind::Namespace {
             String::new()
@@ -256,6 +321,9 @@ fn audit_object(
         },
         findings,
         mutations,
+        api_version: String::new(),
+        uid: None,
+        notes,
     }))
 }
 
@@ -366,5 +434,26 @@ impl AuditReport {
 
     pub fn patch_count(&self) -> usize {
         self.audited.iter().map(|o| o.mutations.len()).sum()
+    }
+
+    /// Objects judged (with or without findings).
+    pub fn judged(&self) -> usize {
+        self.audited.len() + self.passed.len()
+    }
+
+    /// Skipped objects by reason, in `SkipReason` order, reasons with none
+    /// left out.
+    pub fn skipped_by_reason(&self) -> Vec<(SkipReason, Vec<&SkippedObject>)> {
+        SkipReason::ALL
+            .into_iter()
+            .map(|r| (r, self.skipped.iter().filter(|s| s.reason == r).collect()))
+            .filter(|(_, v): &(SkipReason, Vec<&SkippedObject>)| !v.is_empty())
+            .collect()
+    }
+
+    /// True when objects were read but none was judged (SPEC section 1: say
+    /// so, never report such a run as clean).
+    pub fn nothing_judged(&self) -> bool {
+        !self.skipped.is_empty() && self.judged() == 0
     }
 }

@@ -398,6 +398,14 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
     for e in &report.errors {
         eprintln!("meshguard: {}: {}", e.source, e.message);
     }
+    // SPEC section 1: a run that judged nothing must not look clean (the
+    // text report says so itself).
+    if report.nothing_judged() && args.format != Format::Text {
+        eprintln!(
+            "meshguard: nothing was judged: all {} objects were skipped (the report lists why)",
+            report.skipped.len()
+        );
+    }
     Ok(if !report.errors.is_empty() {
         Exit::Error
     } else if args.fail_on.fails(&report) {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod documents;
 pub mod engine;
 pub mod injection;
+pub mod legacy_api;
 pub mod lenient;
 pub mod metrics;
 pub mod mutate;

@@ -1,6 +1,7 @@
 //! meshguard's one integration-test binary (CONVENTIONS habit 14): modules
 //! share helpers and are built once.
 
+mod audit_skipped;
 mod bad_input;
 mod cli;
 mod cluster_audit;
