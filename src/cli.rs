@@ -393,6 +393,7 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
         Format::Json => report::json::render(&report),
         Format::Sarif => report::sarif::render(&report),
         Format::Junit => report::junit::render(&report, args.fail_on),
+        Format::Policyreport => report::policyreport::render(&report, now),
     };
     out.write_all(text.as_bytes())?;
     for e in &report.errors {

@@ -30,7 +30,7 @@ fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Answer {
     )
 }
 
-fn cluster() -> FakeApi {
+pub(crate) fn cluster() -> FakeApi {
     // The first request for the second page of Deployments finds its
     // continue token expired (410 Gone): the kind is listed again.
     let expired = std::sync::atomic::AtomicBool::new(false);

@@ -13,6 +13,7 @@ mod metrics;
 mod mutations;
 mod pki;
 mod policy;
+mod policyreport;
 mod server;
 mod server_namespaces;
 mod server_tls;
