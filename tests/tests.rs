@@ -16,6 +16,7 @@ mod policy;
 mod policyreport;
 mod server;
 mod server_namespaces;
+mod server_start;
 mod server_tls;
 mod util;
 mod workload_rules;
