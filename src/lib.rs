@@ -18,6 +18,7 @@ pub mod certs;
 pub mod cli;
 pub mod cluster_audit;
 pub mod config;
+pub mod docs;
 pub mod documents;
 pub mod engine;
 pub mod injection;

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod cluster_audit;
 mod deploy;
+mod docs;
 mod fake_api;
 mod fixtures;
 mod harness;
