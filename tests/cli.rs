@@ -430,3 +430,22 @@ fn audit_allows_an_east_west_gateway_unless_passthrough_is_denied() {
     assert_eq!(v["findings"][0]["rule"], "MG406");
     assert_eq!(v["findings"][0]["path"], "spec.servers[0].tls.mode");
 }
+
+#[test]
+fn review_exits_0_for_a_denial_as_the_readme_says() {
+    // The README's review example: a Deployment without a service account.
+    let out = meshguard(
+        &[
+            "review",
+            "tests/data/reviews/0073-validate-CREATE-Deployment-payments-orders.json",
+            "--namespaces",
+            "tests/data/namespaces.json",
+            "--webhook",
+            "validate",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("an AdmissionReview");
+    assert_eq!(v["response"]["allowed"], false);
+}
