@@ -181,7 +181,7 @@ pub fn audit_documents(
                 audited.api_version = object.api_version;
                 audited.uid = object.uid;
                 audited.source = object.source;
-                report.audited.push(audited);
+                report.audited.push(*audited);
             }
             Ok(Judged::Clean) => report.passed.push(object),
             Ok(Judged::Skipped(skip)) => report.skipped.push(SkippedObject {
@@ -215,7 +215,7 @@ fn judged_kind(value: &Value) -> Result<(Kind, Option<Unserved>), SkipReason> {
 
 /// What the audit made of one object.
 enum Judged {
-    Found(AuditedObject),
+    Found(Box<AuditedObject>),
     Clean,
     Skipped(engine::Skip),
 }
@@ -307,7 +307,7 @@ fn audit_object(
     if findings.is_empty() && mutations.is_empty() && notes.is_empty() {
         return Ok(Judged::Clean);
     }
-    Ok(Judged::Found(AuditedObject {
+    Ok(Judged::Found(Box::new(AuditedObject {
         kind: kind.as_str().to_owned(),
         namespace: if kind == Kind::Namespace {
             String::new()
@@ -324,7 +324,7 @@ fn audit_object(
         api_version: String::new(),
         uid: None,
         notes,
-    }))
+    })))
 }
 
 /// Reads one path (file, directory, or `-`) into documents.

@@ -106,7 +106,8 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Clie
     let env = std::env::var_os("KUBECONFIG");
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    if let Some(problem) = missing_kubeconfig(kubeconfig, env.as_deref(), home.as_deref(), in_cluster)
+    if let Some(problem) =
+        missing_kubeconfig(kubeconfig, env.as_deref(), home.as_deref(), in_cluster)
     {
         anyhow::bail!(problem);
     }
@@ -286,11 +287,15 @@ mod tests {
         );
         assert_eq!(
             missing_kubeconfig(Some(Path::new("/no/kc")), None, Some(home), false).as_deref(),
-            Some("no kubeconfig at /no/kc (--kubeconfig); point at one with --kubeconfig FILE or KUBECONFIG=FILE")
+            Some(
+                "no kubeconfig at /no/kc (--kubeconfig); point at one with --kubeconfig FILE or KUBECONFIG=FILE"
+            )
         );
         assert_eq!(
             missing_kubeconfig(None, Some(OsStr::new("/a:/b")), Some(home), false).as_deref(),
-            Some("no kubeconfig at /a, /b (KUBECONFIG); point at one with --kubeconfig FILE or KUBECONFIG=FILE")
+            Some(
+                "no kubeconfig at /a, /b (KUBECONFIG); point at one with --kubeconfig FILE or KUBECONFIG=FILE"
+            )
         );
     }
 
@@ -298,9 +303,15 @@ mod tests {
     fn an_existing_file_or_a_pod_is_left_to_kube() {
         let file = std::env::current_exe().expect("a file that exists");
         let home = Path::new("/nonexistent-home");
-        assert_eq!(missing_kubeconfig(Some(&file), None, Some(home), false), None);
+        assert_eq!(
+            missing_kubeconfig(Some(&file), None, Some(home), false),
+            None
+        );
         let list = std::env::join_paths([Path::new("/missing"), file.as_path()]).expect("paths");
-        assert_eq!(missing_kubeconfig(None, Some(&list), Some(home), false), None);
+        assert_eq!(
+            missing_kubeconfig(None, Some(&list), Some(home), false),
+            None
+        );
         assert_eq!(missing_kubeconfig(None, None, Some(home), true), None);
     }
 }

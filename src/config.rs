@@ -750,8 +750,9 @@ mod tests {
     fn reads_the_passthrough_parameter_of_mg406_only() {
         let c = Config::parse("rules:\n  MG406: {passthrough: deny}\n").expect("valid");
         assert_eq!(c.gateway_passthrough, Passthrough::Deny);
-        let err = Config::parse("rules:\n  MG406: {passthrough: maybe}\n  MG402: {passthrough: deny}\n")
-            .expect_err("invalid");
+        let err =
+            Config::parse("rules:\n  MG406: {passthrough: maybe}\n  MG402: {passthrough: deny}\n")
+                .expect_err("invalid");
         let text = err.to_string();
         assert!(
             text.contains("rules.MG406.passthrough: `maybe` is neither `allow` nor `deny`"),

@@ -92,13 +92,18 @@ mod tests {
         assert!(md.contains(
             "| [MG101](#mg101-dedicated-service-account) | dedicated-service-account | deny | pods run under a dedicated service account, not `default` |"
         ));
-        assert!(md.contains("\n### MG409 route-timeout\n\nDefault action: `warn`. HTTP routes set a timeout.\n"));
+        assert!(md.contains(
+            "\n### MG409 route-timeout\n\nDefault action: `warn`. HTTP routes set a timeout.\n"
+        ));
         assert!(md.contains("| MGP2 | sidecar-marker |"));
         assert_eq!(md.matches("\n### MG").count(), CATALOGUE.len());
     }
 
     #[test]
     fn placeholders_outside_code_survive_markdown() {
-        assert_eq!(prose("spiffe://<td>/ns and `<kept>`"), "spiffe://&lt;td>/ns and `<kept>`");
+        assert_eq!(
+            prose("spiffe://<td>/ns and `<kept>`"),
+            "spiffe://&lt;td>/ns and `<kept>`"
+        );
     }
 }

@@ -12,7 +12,9 @@ const NS: &str = "--namespace-labels=shop=istio-injection=enabled";
 /// A Deployment in `shop` of the given apiVersion, without a service
 /// account (MG101) unless `sa` is given.
 fn deployment(api_version: &str, sa: Option<&str>) -> String {
-    let sa = sa.map_or(String::new(), |s| format!("      serviceAccountName: {s}\n"));
+    let sa = sa.map_or(String::new(), |s| {
+        format!("      serviceAccountName: {s}\n")
+    });
     format!(
         "apiVersion: {api_version}\nkind: Deployment\nmetadata:\n  name: legacy\n  namespace: shop\nspec:\n  template:\n    metadata:\n      labels: {{app: legacy, version: v1, sidecar.istio.io/inject: \"true\"}}\n    spec:\n{sa}      containers: [{{name: app, image: app:1}}]\n"
     )
@@ -26,7 +28,9 @@ fn an_apps_v1beta1_deployment_is_judged_and_told_it_is_no_longer_served() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("<stdin>:1: Deployment shop/legacy\n  deny   MG101 dedicated-service-account: "),
+        text.contains(
+            "<stdin>:1: Deployment shop/legacy\n  deny   MG101 dedicated-service-account: "
+        ),
         "{text}"
     );
     assert!(
@@ -60,10 +64,7 @@ fn an_apps_v1beta1_deployment_is_judged_and_told_it_is_no_longer_served() {
 
 #[test]
 fn a_compliant_object_of_an_old_version_still_gets_the_note() {
-    for (api_version, release) in [
-        ("extensions/v1beta1", "1.16"),
-        ("apps/v1beta2", "1.16"),
-    ] {
+    for (api_version, release) in [("extensions/v1beta1", "1.16"), ("apps/v1beta2", "1.16")] {
         let input = deployment(api_version, Some("legacy"));
         let out = meshguard(
             &["audit", "-", NS, "--format", "json"],
@@ -75,7 +76,9 @@ fn a_compliant_object_of_an_old_version_still_gets_the_note() {
         assert_eq!(v["summary"]["judged"], 1);
         let note = v["notes"][0]["message"].as_str().expect("a note");
         assert!(
-            note.starts_with(&format!("{api_version} Deployment is no longer served (since Kubernetes {release})")),
+            note.starts_with(&format!(
+                "{api_version} Deployment is no longer served (since Kubernetes {release})"
+            )),
             "{note}"
         );
     }
@@ -131,7 +134,10 @@ spec: {ports: [{name: http, port: 80}]}
 
 #[test]
 fn every_skipped_object_is_counted_and_named_with_its_reason() {
-    let out = meshguard(&["audit", "-", NS, "--format", "json"], Some(MIXED.as_bytes()));
+    let out = meshguard(
+        &["audit", "-", NS, "--format", "json"],
+        Some(MIXED.as_bytes()),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["summary"]["objects"], 8);
@@ -195,7 +201,10 @@ fn every_skipped_object_is_counted_and_named_with_its_reason() {
 #[test]
 fn junit_lists_skipped_objects_as_skipped_cases() {
     use quick_xml::events::Event;
-    let out = meshguard(&["audit", "-", NS, "--format", "junit"], Some(MIXED.as_bytes()));
+    let out = meshguard(
+        &["audit", "-", NS, "--format", "junit"],
+        Some(MIXED.as_bytes()),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut reader = quick_xml::Reader::from_reader(out.stdout.as_slice());
     let mut buf = Vec::new();
@@ -250,7 +259,13 @@ fn an_input_of_only_skipped_objects_says_nothing_was_judged() {
     );
     let out = meshguard(&["audit", "-", "--format", "json"], Some(input));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!((v["summary"]["judged"].as_u64(), v["summary"]["skipped"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(
+        (
+            v["summary"]["judged"].as_u64(),
+            v["summary"]["skipped"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
     assert!(
         stderr(&out).contains("nothing was judged: all 2 objects were skipped"),
         "{}",

@@ -299,7 +299,10 @@ fn readme_run_command_audits_the_bundled_example() {
         Some(1),
         "the example has violations to show"
     );
-    assert!(stdout(&out).contains("18 objects (16 judged, 2 skipped): 4 deny, 3 warn, 0 audit, 2 patches"));
+    assert!(
+        stdout(&out)
+            .contains("18 objects (16 judged, 2 skipped): 4 deny, 3 warn, 0 audit, 2 patches")
+    );
     assert!(repo("examples").is_dir());
 }
 

@@ -66,12 +66,23 @@ fn assert_links_stay_in_the_repository(file: &str) {
 
 #[test]
 fn readme_and_reference_link_only_to_files_in_the_repository() {
-    for file in ["README.md", "docs/reference.md", "certs/README.md", "deploy/monitoring/README.md"] {
+    for file in [
+        "README.md",
+        "docs/reference.md",
+        "certs/README.md",
+        "deploy/monitoring/README.md",
+    ] {
         assert_links_stay_in_the_repository(file);
     }
     let readme = std::fs::read_to_string(repo("README.md")).expect("README");
-    assert!(!readme.contains("../shared"), "README points outside the repository");
-    assert!(readme.contains("(docs/reference.md)"), "README points at the reference");
+    assert!(
+        !readme.contains("../shared"),
+        "README points outside the repository"
+    );
+    assert!(
+        readme.contains("(docs/reference.md)"),
+        "README points at the reference"
+    );
 }
 
 #[test]
@@ -91,7 +102,11 @@ fn the_test_data_readme_names_files_that_exist() {
             continue;
         }
         named += 1;
-        let candidates = [data.join(token), data.join("scenario").join(token), repo(token)];
+        let candidates = [
+            data.join(token),
+            data.join("scenario").join(token),
+            repo(token),
+        ];
         assert!(
             candidates.iter().any(|p| Path::new(p).exists()),
             "tests/data/README.md names `{token}`, which is not there"
@@ -131,7 +146,11 @@ fn readme_usage_commands_run_on_files_that_exist() {
             .skip(1)
             .map(|a| {
                 let scratch = dir.join(a);
-                if scratch.exists() { scratch.display().to_string() } else { a.to_owned() }
+                if scratch.exists() {
+                    scratch.display().to_string()
+                } else {
+                    a.to_owned()
+                }
             })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -79,7 +79,10 @@ fn violations(value: &Value, schema: &Value, path: &str, out: &mut Vec<String>) 
         let preserve = schema["x-kubernetes-preserve-unknown-fields"] == true;
         for (key, v) in map {
             let child = format!("{path}.{key}");
-            match (properties.and_then(|p| p.get(key)), &schema["additionalProperties"]) {
+            match (
+                properties.and_then(|p| p.get(key)),
+                &schema["additionalProperties"],
+            ) {
                 (Some(s), _) => violations(v, s, &child, out),
                 (None, extra) if extra.is_object() => violations(v, extra, &child, out),
                 // `metadata: {type: object}`: the API server's own schema.
@@ -136,15 +139,39 @@ fn the_schema_check_catches_what_the_crd_forbids() {
     let schema = schema_for("PolicyReport");
     let result = json!({"policy": "p", "result": "fail", "timestamp": {"seconds": 1, "nanos": 0}});
     for (broken, expected) in [
-        (json!({"results": [{"result": "fail"}]}), "required field `policy`"),
-        (json!({"results": [{"policy": "p", "result": "failed"}]}), "is not one of"),
-        (json!({"results": [{"policy": "p", "severity": "urgent"}]}), "is not one of"),
-        (json!({"results": [{"policy": "p", "timestamp": {"seconds": 1}}]}), "required field `nanos`"),
-        (json!({"results": [{"policy": "p", "timestamp": {"seconds": 1, "nanos": 3_000_000_000u64}}]}), "not an int32"),
+        (
+            json!({"results": [{"result": "fail"}]}),
+            "required field `policy`",
+        ),
+        (
+            json!({"results": [{"policy": "p", "result": "failed"}]}),
+            "is not one of",
+        ),
+        (
+            json!({"results": [{"policy": "p", "severity": "urgent"}]}),
+            "is not one of",
+        ),
+        (
+            json!({"results": [{"policy": "p", "timestamp": {"seconds": 1}}]}),
+            "required field `nanos`",
+        ),
+        (
+            json!({"results": [{"policy": "p", "timestamp": {"seconds": 1, "nanos": 3_000_000_000u64}}]}),
+            "not an int32",
+        ),
         (json!({"summary": {"pass": "3"}}), "expected integer"),
-        (json!({"results": [{"policy": "p", "properties": {"n": 1}}]}), "expected string"),
-        (json!({"results": [{"policy": "p", "resource": {}}]}), "not in the schema"),
-        (json!({"results": [result, {"policy": 7}]}), "results[1].policy: expected string"),
+        (
+            json!({"results": [{"policy": "p", "properties": {"n": 1}}]}),
+            "expected string",
+        ),
+        (
+            json!({"results": [{"policy": "p", "resource": {}}]}),
+            "not in the schema",
+        ),
+        (
+            json!({"results": [result, {"policy": 7}]}),
+            "results[1].policy: expected string",
+        ),
     ] {
         let mut found = Vec::new();
         violations(&broken, &schema, "PolicyReport", &mut found);
@@ -215,7 +242,10 @@ fn policy_reports_of_the_example_mesh_are_valid_and_carry_every_finding() {
         json!({"ruleId": "MG101", "action": "deny", "path": "spec.template.spec.serviceAccountName", "origin": "examples/shop-mesh.yaml:51"})
     );
     let message = mg101["message"].as_str().expect("message");
-    assert!(message.contains(". Fix: Create a ServiceAccount"), "{message}");
+    assert!(
+        message.contains(". Fix: Create a ServiceAccount"),
+        "{message}"
+    );
     assert!(mg101["timestamp"]["seconds"].as_i64().expect("seconds") > 1_700_000_000);
     let warned: Vec<&str> = results
         .iter()
@@ -367,5 +397,8 @@ fn cluster_reports_carry_uids_and_listing_errors() {
         .iter()
         .find(|r| r["rule"] == "MG406 gateway-tls")
         .expect("MG406 on payments/insecure");
-    assert_eq!(gateway["resources"][0]["uid"], "51db0be1-e415-467b-a1e7-4268fbfd5a4d");
+    assert_eq!(
+        gateway["resources"][0]["uid"],
+        "51db0be1-e415-467b-a1e7-4268fbfd5a4d"
+    );
 }

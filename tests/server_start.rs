@@ -19,8 +19,15 @@ fn a_second_serve_on_taken_ports_leaves_the_running_servers_ca_alone() {
     // The HTTPS port is taken.
     let out = meshguard(
         &[
-            "serve", "--listen", &https, "--metrics-listen", "127.0.0.1:0", "--namespaces",
-            ns_arg, "--ca-out", ca_arg,
+            "serve",
+            "--listen",
+            &https,
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--namespaces",
+            ns_arg,
+            "--ca-out",
+            ca_arg,
         ],
         None,
     );
@@ -35,8 +42,15 @@ fn a_second_serve_on_taken_ports_leaves_the_running_servers_ca_alone() {
     // The HTTPS port is free, the metrics port is taken.
     let out = meshguard(
         &[
-            "serve", "--listen", "127.0.0.1:0", "--metrics-listen", &metrics, "--namespaces",
-            ns_arg, "--ca-out", ca_arg,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &metrics,
+            "--namespaces",
+            ns_arg,
+            "--ca-out",
+            ca_arg,
         ],
         None,
     );

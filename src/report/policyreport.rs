@@ -148,7 +148,10 @@ fn finding(o: &AuditedObject, f: &Finding, stamp: &Value) -> Value {
     };
     let message = format!("{}. Fix: {}", f.message, f.fix);
     let mut r = base(result, &message, stamp);
-    r.insert("rule".into(), json!(format!("{} {}", f.rule, f.rule.name())));
+    r.insert(
+        "rule".into(),
+        json!(format!("{} {}", f.rule, f.rule.name())),
+    );
     r.insert("category".into(), json!(category(f.rule)));
     r.insert("severity".into(), json!(severity(f.rule)));
     r.insert("scored".into(), json!(true));

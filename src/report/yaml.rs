@@ -54,8 +54,7 @@ fn quoted(s: &str) -> String {
 /// words YAML 1.1 reads as a boolean or null.
 fn key(k: &str) -> String {
     let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && !matches!(
             k.to_ascii_lowercase().as_str(),

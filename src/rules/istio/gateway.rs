@@ -361,7 +361,15 @@ mod tests {
         let spec = json!({"selector": {"istio": "eastwestgateway"}, "servers": [
             {"port": {"number": 15443, "name": "tls", "protocol": "TLS"},
              "tls": {"mode": "AUTO_PASSTHROUGH"}, "hosts": ["*.local"]}]});
-        assert!(run("networking.istio.io/v1", "Gateway", spec, &Config::default()).is_empty());
+        assert!(
+            run(
+                "networking.istio.io/v1",
+                "Gateway",
+                spec,
+                &Config::default()
+            )
+            .is_empty()
+        );
     }
 
     #[test]
