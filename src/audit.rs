@@ -15,9 +15,14 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde_json::Value;
 
+mod skipped;
+
+pub use skipped::{ObjectRef, SkipReason, SkippedObject};
+
 use crate::config::Config;
 use crate::documents::{self, Document};
 use crate::engine::{self, Finding, Operation, Request, Webhook};
+use crate::legacy_api::{self, Unserved};
 use crate::lenient::Labels;
 use crate::mesh::{self, Coverage, MeshIndex};
 use crate::mutate::{self, Mutation};
@@ -52,6 +57,13 @@ pub struct AuditedObject {
     pub source: Source,
     pub findings: Vec<Finding>,
     pub mutations: Vec<Mutation>,
+    /// `apiVersion` as written.
+    pub api_version: String,
+    /// `metadata.uid`, when known (objects read from a cluster).
+    pub uid: Option<String>,
+    /// What the reader should know beyond the findings (an API version
+    /// that is no longer served).
+    pub notes: Vec<String>,
 }
 
 impl AuditedObject {
@@ -79,11 +91,13 @@ pub struct AuditReport {
     pub objects: usize,
     /// The same, by input file (`<stdin>` for standard input).
     pub objects_by_file: std::collections::BTreeMap<String, usize>,
-    /// Objects with findings or patches, in input order.
+    /// Objects with findings, patches or notes, in input order.
     pub audited: Vec<AuditedObject>,
+    /// Judged objects without findings, patches or notes, in input order.
+    pub passed: Vec<ObjectRef>,
     pub errors: Vec<InputError>,
-    /// Documents that are not Kubernetes objects (no apiVersion/kind).
-    pub skipped: Vec<Source>,
+    /// Objects (and documents) not judged, with the reason, in input order.
+    pub skipped: Vec<SkippedObject>,
     /// The mesh posture, when asked for (SPEC section 10).
     pub posture: Option<Posture>,
 }
@@ -121,8 +135,12 @@ pub fn run(input: &AuditInput, config: &Config, now: Timestamp) -> AuditReport {
 /// One object of the input, as the cluster would store it: after the
 /// mutating webhook.
 struct Prepared {
-    source: Source,
+    /// Position in the input.
+    order: usize,
+    object: ObjectRef,
     kind: Kind,
+    /// The API version is no longer served (judged like its `v1` kind).
+    unserved: Option<Unserved>,
     /// The patched document, or the document as read.
     stored: Value,
     mutations: Vec<Mutation>,
@@ -162,31 +180,59 @@ pub fn audit_documents(
     // Then every object as the cluster would store it, and the mesh index
     // of all of them (SPEC section 10), before any is judged.
     let mut prepared = Vec::with_capacity(items.len());
-    for (source, value) in items {
-        let Some(kind) = kind_of(&value) else {
-            report.skipped.push(source);
-            continue;
+    let mut skipped = Vec::new();
+    for (order, (source, value)) in items.into_iter().enumerate() {
+        let (kind, unserved) = match judged_kind(&value) {
+            Ok(judged) => judged,
+            Err(reason) => {
+                let object = ObjectRef::read(source, &value, None);
+                skipped.push((order, SkippedObject { object, reason }));
+                continue;
+            }
         };
+        let object = ObjectRef::read(source, &value, Some(kind));
         match prepare(value, kind, &namespaces, config, now) {
-            Ok(p) => prepared.push(Prepared { source, ..p }),
-            Err(message) => report.errors.push(InputError { source, message }),
+            Ok((stored, mutations)) => prepared.push(Prepared {
+                order,
+                object,
+                kind,
+                unserved,
+                stored,
+                mutations,
+            }),
+            Err(message) => report.errors.push(InputError {
+                source: object.source,
+                message,
+            }),
         }
     }
     let index = mesh_index(&prepared, input);
 
     for p in prepared {
         match judge(&p, &namespaces, &index, config, now) {
-            Ok(Some(mut audited)) => {
-                audited.source = p.source;
-                report.audited.push(audited);
+            Ok(Judged::Found(mut audited)) => {
+                audited.api_version = p.object.api_version;
+                audited.uid = p.object.uid;
+                audited.source = p.object.source;
+                report.audited.push(*audited);
             }
-            Ok(None) => {}
+            Ok(Judged::Clean) => report.passed.push(p.object),
+            Ok(Judged::Skipped(skip)) => skipped.push((
+                p.order,
+                SkippedObject {
+                    object: p.object,
+                    reason: SkipReason::from_engine(skip),
+                },
+            )),
             Err(message) => report.errors.push(InputError {
-                source: p.source,
+                source: p.object.source,
                 message,
             }),
         }
     }
+    // Skipped objects in input order, whichever pass skipped them.
+    skipped.sort_by_key(|(order, _)| *order);
+    report.skipped.extend(skipped.into_iter().map(|(_, s)| s));
     if input.posture {
         report.posture = Some(posture::of_mesh(&index, config));
     }
@@ -257,6 +303,30 @@ fn mesh_index(prepared: &[Prepared], input: &AuditInput) -> MeshIndex {
     index
 }
 
+/// The kind a document is judged as, and the unserved API version it was
+/// written in (judged like its `v1` kind: SPEC section 1); or why it is not
+/// judged.
+fn judged_kind(value: &Value) -> Result<(Kind, Option<Unserved>), SkipReason> {
+    let api_version = value.get("apiVersion").and_then(Value::as_str);
+    let kind = value.get("kind").and_then(Value::as_str);
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        return Err(SkipReason::NotAnObject);
+    };
+    let unserved = legacy_api::unserved(api_version, kind);
+    match (Kind::from_api_version(api_version, kind), unserved) {
+        (Kind::Other, Some(u)) => Ok((u.kind, Some(u))),
+        (Kind::Other, None) => Err(SkipReason::UnjudgedKind),
+        (judged, unserved) => Ok((judged, unserved)),
+    }
+}
+
+/// What the audit made of one object.
+enum Judged {
+    Found(Box<AuditedObject>),
+    Clean,
+    Skipped(engine::Skip),
+}
+
 /// The judged kind of a document, `None` when it is no Kubernetes object.
 fn kind_of(value: &Value) -> Option<Kind> {
     let api_version = value.get("apiVersion")?.as_str()?;
@@ -289,26 +359,15 @@ fn patched(value: &Value, kind: Kind, config: &Config, now: Timestamp) -> Option
 }
 
 /// Runs the mutating webhook on one document (SPEC MG104: a marker that
-/// meshguard adds is a pending patch, not a violation).
+/// meshguard adds is a pending patch, not a violation): the document as
+/// the cluster would store it, and the patches.
 fn prepare(
     value: Value,
     kind: Kind,
     namespaces: &HashMap<String, Labels<'static>>,
     config: &Config,
     now: Timestamp,
-) -> Result<Prepared, String> {
-    let unpatched = |stored| Prepared {
-        source: Source {
-            file: String::new(),
-            line: 0,
-        },
-        kind,
-        stored,
-        mutations: Vec::new(),
-    };
-    if kind == Kind::Other {
-        return Ok(unpatched(value));
-    }
+) -> Result<(Value, Vec<Mutation>), String> {
     let mutations = {
         let object = Object::read(kind, &value).map_err(|e| e.to_string())?;
         let request = create_request(&object);
@@ -316,15 +375,12 @@ fn prepare(
         engine::evaluate(&request, config, ns_labels, now, Webhook::Mutate).mutations
     };
     if mutations.is_empty() {
-        return Ok(unpatched(value));
+        return Ok((value, mutations));
     }
     let mut stored = value;
     mutate::apply(&mut stored, &mutations)
         .map_err(|e| format!("internal error: a patch does not apply: {e}"))?;
-    Ok(Prepared {
-        mutations,
-        ..unpatched(stored)
-    })
+    Ok((stored, mutations))
 }
 
 /// Judges one prepared object with the validating webhook's rules, MG5xx
@@ -335,10 +391,7 @@ fn judge(
     index: &MeshIndex,
     config: &Config,
     now: Timestamp,
-) -> Result<Option<AuditedObject>, String> {
-    if p.kind == Kind::Other {
-        return Ok(None);
-    }
+) -> Result<Judged, String> {
     let judged = Object::read(p.kind, &p.stored).map_err(|e| e.to_string())?;
     let request = create_request(&judged);
     let ns_labels = namespaces.get(request.namespace);
@@ -350,10 +403,21 @@ fn judge(
         now,
         Webhook::Validate,
     );
-    if decision.findings.is_empty() && p.mutations.is_empty() {
-        return Ok(None);
+    if let Some(skip) = decision.skipped {
+        return Ok(Judged::Skipped(skip));
     }
-    Ok(Some(AuditedObject {
+    let mut findings = decision.findings;
+    let notes: Vec<String> = p.unserved.iter().map(Unserved::note).collect();
+    // SPEC section 1: the finding itself says the API version is gone.
+    for note in &notes {
+        for f in &mut findings {
+            f.message = format!("{} (note: {note})", f.message);
+        }
+    }
+    if findings.is_empty() && p.mutations.is_empty() && notes.is_empty() {
+        return Ok(Judged::Clean);
+    }
+    Ok(Judged::Found(Box::new(AuditedObject {
         kind: p.kind.as_str().to_owned(),
         namespace: if p.kind == Kind::Namespace {
             String::new()
@@ -365,9 +429,12 @@ fn judge(
             file: String::new(),
             line: 0,
         },
-        findings: decision.findings,
+        findings,
         mutations: p.mutations.clone(),
-    }))
+        api_version: String::new(),
+        uid: None,
+        notes,
+    })))
 }
 
 /// Reads one path (file, directory, or `-`) into documents.
@@ -477,5 +544,26 @@ impl AuditReport {
 
     pub fn patch_count(&self) -> usize {
         self.audited.iter().map(|o| o.mutations.len()).sum()
+    }
+
+    /// Objects judged (with or without findings).
+    pub fn judged(&self) -> usize {
+        self.audited.len() + self.passed.len()
+    }
+
+    /// Skipped objects by reason, in `SkipReason` order, reasons with none
+    /// left out.
+    pub fn skipped_by_reason(&self) -> Vec<(SkipReason, Vec<&SkippedObject>)> {
+        SkipReason::ALL
+            .into_iter()
+            .map(|r| (r, self.skipped.iter().filter(|s| s.reason == r).collect()))
+            .filter(|(_, v): &(SkipReason, Vec<&SkippedObject>)| !v.is_empty())
+            .collect()
+    }
+
+    /// True when objects were read but none was judged (SPEC section 1: say
+    /// so, never report such a run as clean).
+    pub fn nothing_judged(&self) -> bool {
+        !self.skipped.is_empty() && self.judged() == 0
     }
 }

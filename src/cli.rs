@@ -416,10 +416,19 @@ fn audit(args: AuditArgs, now: Timestamp, out: &mut impl Write) -> anyhow::Resul
         Format::Json => report::json::render(&report),
         Format::Sarif => report::sarif::render(&report),
         Format::Junit => report::junit::render(&report, args.fail_on),
+        Format::Policyreport => report::policyreport::render(&report, now),
     };
     out.write_all(text.as_bytes())?;
     for e in &report.errors {
         eprintln!("meshguard: {}: {}", e.source, e.message);
+    }
+    // SPEC section 1: a run that judged nothing must not look clean (the
+    // text report says so itself).
+    if report.nothing_judged() && args.format != Format::Text {
+        eprintln!(
+            "meshguard: nothing was judged: all {} objects were skipped (the report lists why)",
+            report.skipped.len()
+        );
     }
     let gaps = posture_gaps(&report, &args.require_posture);
     for gap in &gaps {

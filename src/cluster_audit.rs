@@ -11,6 +11,9 @@
 //! names the missing permission, and the other kinds are still audited.
 //! Only I/O lives here: the judging is `audit::audit_documents`.
 
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
 use kube::Client;
 use kube::api::ListParams;
 use serde_json::Value;
@@ -39,6 +42,14 @@ pub struct Collected {
 /// `~/.kube/config`, the in-cluster service account), that has reached the
 /// API server once.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let env = std::env::var_os("KUBECONFIG");
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if let Some(problem) =
+        missing_kubeconfig(kubeconfig, env.as_deref(), home.as_deref(), in_cluster)
+    {
+        anyhow::bail!(problem);
+    }
     let config = match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)?;
@@ -51,6 +62,44 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Clie
     let version = client.apiserver_version().await?;
     tracing::debug!(version = %version.git_version, "API server reached");
     Ok(client)
+}
+
+/// One line naming the kubeconfig that was looked for and is not there,
+/// and how to point at another; `None` when there is one to try (or the
+/// in-cluster service account). kube's own error repeats the whole chain
+/// of places it tried.
+fn missing_kubeconfig(
+    explicit: Option<&Path>,
+    env: Option<&OsStr>,
+    home: Option<&Path>,
+    in_cluster: bool,
+) -> Option<String> {
+    const HOW: &str = "point at one with --kubeconfig FILE or KUBECONFIG=FILE";
+    if let Some(path) = explicit {
+        return (!path.is_file())
+            .then(|| format!("no kubeconfig at {} (--kubeconfig); {HOW}", path.display()));
+    }
+    if let Some(list) = env.filter(|v| !v.is_empty()) {
+        let paths: Vec<PathBuf> = std::env::split_paths(list).collect();
+        return (!paths.iter().any(|p| p.is_file())).then(|| {
+            let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            format!("no kubeconfig at {} (KUBECONFIG); {HOW}", shown.join(", "))
+        });
+    }
+    if in_cluster {
+        return None;
+    }
+    let default = home.map(|h| h.join(".kube").join("config"));
+    match default {
+        Some(path) if path.is_file() => None,
+        Some(path) => Some(format!(
+            "no kubeconfig at {} (the default: KUBECONFIG is not set and this is not a pod); {HOW}",
+            path.display()
+        )),
+        None => Some(format!(
+            "no kubeconfig: HOME and KUBECONFIG are not set and this is not a pod; {HOW}"
+        )),
+    }
 }
 
 /// Lists every judged kind.
@@ -143,5 +192,49 @@ fn describe(e: &kube::Error, name: &str) -> String {
             format!("cannot list {name}: {} ({})", status.message, status.code)
         }
         other => format!("cannot list {name}: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_kubeconfig_it_looked_for_and_how_to_point_at_another() {
+        let home = Path::new("/nonexistent-home");
+        assert_eq!(
+            missing_kubeconfig(None, None, Some(home), false).as_deref(),
+            Some(
+                "no kubeconfig at /nonexistent-home/.kube/config (the default: KUBECONFIG is not set and this is not a pod); point at one with --kubeconfig FILE or KUBECONFIG=FILE"
+            )
+        );
+        assert_eq!(
+            missing_kubeconfig(Some(Path::new("/no/kc")), None, Some(home), false).as_deref(),
+            Some(
+                "no kubeconfig at /no/kc (--kubeconfig); point at one with --kubeconfig FILE or KUBECONFIG=FILE"
+            )
+        );
+        assert_eq!(
+            missing_kubeconfig(None, Some(OsStr::new("/a:/b")), Some(home), false).as_deref(),
+            Some(
+                "no kubeconfig at /a, /b (KUBECONFIG); point at one with --kubeconfig FILE or KUBECONFIG=FILE"
+            )
+        );
+    }
+
+    #[test]
+    fn an_existing_file_or_a_pod_is_left_to_kube() {
+        let file = std::env::current_exe().expect("a file that exists");
+        let home = Path::new("/nonexistent-home");
+        assert_eq!(
+            missing_kubeconfig(Some(&file), None, Some(home), false),
+            None
+        );
+        let list = std::env::join_paths([Path::new("/missing"), file.as_path()]).expect("paths");
+        assert_eq!(
+            missing_kubeconfig(None, Some(&list), Some(home), false),
+            None
+        );
+        assert_eq!(missing_kubeconfig(None, None, Some(home), true), None);
     }
 }

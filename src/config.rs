@@ -49,7 +49,19 @@ pub struct Config {
     /// MG407: approved external hosts (exact or `*.domain`); empty = that
     /// check is off.
     pub allowed_hosts: Vec<String>,
+    /// MG406: whether PASSTHROUGH / AUTO_PASSTHROUGH servers are violations.
+    pub gateway_passthrough: Passthrough,
     pub exemptions: Vec<Exemption>,
+}
+
+/// MG406's `passthrough` parameter: a server that forwards the encrypted
+/// stream to the backend (SPEC section 4) is fine (`allow`, the default:
+/// Istio's east-west gateways depend on it) or a violation (`deny`, for
+/// teams that require TLS termination at the edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    Allow,
+    Deny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +193,7 @@ impl Default for Config {
             ],
             canary_steps: Vec::new(),
             allowed_hosts: Vec::new(),
+            gateway_passthrough: Passthrough::Allow,
             exemptions: Vec::new(),
         }
     }
@@ -401,6 +414,14 @@ impl Validator {
                     }
                     ("labels", RuleId::MG102) => c.mesh_labels = self.mesh_labels(&fpath, v),
                     ("canarySteps", RuleId::MG405) => c.canary_steps = self.canary_steps(&fpath, v),
+                    ("passthrough", RuleId::MG406) => match self.string(&fpath, v).as_deref() {
+                        Some("allow") => c.gateway_passthrough = Passthrough::Allow,
+                        Some("deny") => c.gateway_passthrough = Passthrough::Deny,
+                        Some(other) => {
+                            self.problem(&fpath, format!("`{other}` is neither `allow` nor `deny`"))
+                        }
+                        None => {}
+                    },
                     ("allowedHosts", RuleId::MG407) => {
                         c.allowed_hosts = self.strings(&fpath, v);
                         for (i, h) in c.allowed_hosts.iter().enumerate() {
@@ -628,6 +649,7 @@ fn settings_of(id: RuleId) -> &'static str {
     match id {
         RuleId::MG102 => "action, enforceAfter or labels",
         RuleId::MG405 => "action, enforceAfter or canarySteps",
+        RuleId::MG406 => "action, enforceAfter or passthrough",
         RuleId::MG407 => "action, enforceAfter or allowedHosts",
         _ => "action or enforceAfter",
     }
@@ -740,11 +762,31 @@ mod tests {
         assert_eq!(c.cluster_domain, "corp.local");
         assert_eq!(c.canary_steps, vec![0, 10, 50, 90, 100]);
         assert_eq!(c.allowed_hosts.len(), 2);
+        assert_eq!(c.gateway_passthrough, Passthrough::Allow);
         let at: Timestamp = "2026-12-01T00:00:00Z".parse().expect("ts");
         assert_eq!(c.rule(RuleId::MG409).enforce_after, Some(at));
         assert!(c.exemptions[0].matches("legacy", Kind::Deployment, "batch-7", RuleId::MG101));
         assert!(!c.exemptions[0].matches("legacy", Kind::Deployment, "web", RuleId::MG101));
         assert!(!c.exemptions[0].matches("legacy", Kind::Deployment, "batch-7", RuleId::MG102));
+    }
+
+    #[test]
+    fn reads_the_passthrough_parameter_of_mg406_only() {
+        let c = Config::parse("rules:\n  MG406: {passthrough: deny}\n").expect("valid");
+        assert_eq!(c.gateway_passthrough, Passthrough::Deny);
+        let err =
+            Config::parse("rules:\n  MG406: {passthrough: maybe}\n  MG402: {passthrough: deny}\n")
+                .expect_err("invalid");
+        let text = err.to_string();
+        assert!(
+            text.contains("rules.MG406.passthrough: `maybe` is neither `allow` nor `deny`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rules.MG402.passthrough: unknown setting for MG402"),
+            "{text}"
+        );
+        assert_eq!(err.problems.len(), 2, "{text}");
     }
 
     #[test]

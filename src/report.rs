@@ -1,12 +1,15 @@
 //! Rendering an audit report (SPEC section 7): `text` for people, `json`
-//! for machines, `sarif` for code scanning, `junit` for CI test reports.
-//! Formats only; the audit itself is in `audit`.
+//! for machines, `sarif` for code scanning, `junit` for CI test reports,
+//! `policyreport` for the cluster's PolicyReport readers. Formats only; the
+//! audit itself is in `audit`.
 
 pub mod json;
 pub mod junit;
+pub mod policyreport;
 pub mod posture;
 pub mod sarif;
 pub mod text;
+pub mod yaml;
 
 use crate::audit::AuditReport;
 use crate::rules::Action;
@@ -18,6 +21,9 @@ pub enum Format {
     Json,
     Sarif,
     Junit,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReports (one per namespace) and a
+    /// ClusterPolicyReport, as one YAML stream for `kubectl apply -f -`.
+    Policyreport,
 }
 
 /// `--fail-on`: the lowest action that makes the audit exit 1.

@@ -425,9 +425,9 @@ pub static CATALOGUE: [RuleInfo; 25] = [
         MG406,
         "gateway-tls",
         Deny,
-        "Gateways terminate TLS and redirect plain HTTP",
-        "The ingress gateway is where traffic from outside enters the mesh. An HTTPS/TLS server without a proper `tls` block, or a plain HTTP server that does not redirect, serves users in plain text.",
-        "Give HTTPS/TLS servers `tls.mode: SIMPLE` (or MUTUAL) with a `credentialName`, and plain HTTP servers `tls.httpsRedirect: true`.",
+        "Gateways keep TLS on HTTPS/TLS servers and redirect plain HTTP",
+        "The ingress gateway is where traffic from outside enters the mesh. An HTTPS/TLS server without a `tls` block, with a `tls` that names no mode, or terminating TLS (SIMPLE, MUTUAL, OPTIONAL_MUTUAL) without a certificate, and a plain HTTP server that does not redirect, leave users in plain text or with a broken handshake. PASSTHROUGH and AUTO_PASSTHROUGH are fine: the stream stays encrypted end to end and the backend terminates it (Istio's multi-cluster east-west gateways depend on AUTO_PASSTHROUGH); the parameter `passthrough: deny` makes them violations where TLS must end at the edge.",
+        "Give HTTPS/TLS servers `tls.mode: SIMPLE` (or MUTUAL / OPTIONAL_MUTUAL) with a `credentialName`, or an explicit PASSTHROUGH when the backend terminates TLS, and plain HTTP servers `tls.httpsRedirect: true`.",
         "servers:\n- port: {number: 443, name: https, protocol: HTTPS}\n  hosts: [\"shop.example.com\"]\n  tls:\n    mode: SIMPLE\n    credentialName: shop-tls\n- port: {number: 80, name: http, protocol: HTTP}\n  hosts: [\"shop.example.com\"]\n  tls:\n    httpsRedirect: true"
     ),
     rule!(

@@ -1,7 +1,7 @@
 //! `meshguard serve`: the admission webhooks over HTTPS (SPEC section 8).
 //!
-//! Start-up (config, certificate and namespace view checked before
-//! binding), the routes, the body limit and timeout, the metrics listener.
+//! Start-up (config and certificate checked before binding, both ports
+//! bound before the self-signed CA is written), the routes, the body limit and timeout, the metrics listener.
 //! Connections (TLS accept, HTTP version by ALPN, deadlines, the cap, the
 //! drain) are `connections`' business. Every decision goes through
 //! `admission::parse` + `admission::decide`, the code path of `meshguard
@@ -119,15 +119,32 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         ),
     };
     metrics.config_loaded(Some(config_hash), tls::unix_now() as f64);
-    let pair = match &opts.tls {
-        Some((cert, key)) => tls::load_pair(&read(cert)?, &read(key)?, tls::unix_now())?,
-        None => self_signed(&opts.ca_out)?,
+    let (pair, self_signed_ca) = match &opts.tls {
+        Some((cert, key)) => (
+            tls::load_pair(&read(cert)?, &read(key)?, tls::unix_now())?,
+            None,
+        ),
+        None => {
+            let (pair, ca) = self_signed()?;
+            (pair, Some(ca))
+        }
     };
     tracing::info!(not_after = pair.not_after, "serving certificate loaded");
     metrics.certificate_loaded(Some(pair.not_after), false);
     let resolver = Arc::new(Resolver::new(pair));
     let client_ca = opts.client_ca.as_ref().map(read).transpose()?;
     let server_config = tls::server_config(resolver.clone(), client_ca.as_deref())?;
+    // Both ports are taken before anything is written: a second `serve`
+    // next to a running one fails here and leaves the running server's CA
+    // file (which its clients trust) as it is.
+    let listener = bind(opts.listen).await?;
+    let metrics_listener = match opts.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    if let Some(ca) = &self_signed_ca {
+        write_ca(&opts.ca_out, ca)?;
+    }
     let namespaces = match &opts.namespaces {
         Some(path) => NamespaceView::Static(crate::namespaces::NamespaceMap::load(path)?),
         None => match crate::watch::cluster_client().await {
@@ -149,16 +166,10 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         body_timeout: opts.body_timeout,
     });
     reload::spawn(&opts, state.clone());
-    if let Some(addr) = opts.metrics_listen {
-        serve_metrics(addr, state.clone()).await?;
+    if let Some(listener) = metrics_listener {
+        serve_metrics(listener, state.clone());
     }
 
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: opts.listen,
         source,
@@ -179,16 +190,18 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Binds the plain-HTTP metrics listener and serves it in the background
-/// (it ends with the process).
-async fn serve_metrics(addr: SocketAddr, state: Arc<AppState>) -> Result<(), ServeError> {
-    let listener = TcpListener::bind(addr)
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    tracing::info!(addr = %local, "metrics listening (HTTP: /metrics)");
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Serves the plain-HTTP metrics listener in the background (it ends with
+/// the process).
+fn serve_metrics(listener: TcpListener, state: Arc<AppState>) {
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(addr = %local, "metrics listening (HTTP: /metrics)");
+    }
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(state);
@@ -197,7 +210,6 @@ async fn serve_metrics(addr: SocketAddr, state: Arc<AppState>) -> Result<(), Ser
             tracing::error!(error = %e, "metrics listener failed");
         }
     });
-    Ok(())
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -218,24 +230,33 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
-fn self_signed(ca_out: &PathBuf) -> Result<tls::Pair, ServeError> {
-    let names = ["localhost", "127.0.0.1", "meshguard.meshguard-system.svc"].map(String::from);
+const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "meshguard.meshguard-system.svc"];
+
+/// A self-signed serving pair and the PEM of its CA (written only once the
+/// ports are bound).
+fn self_signed() -> Result<(tls::Pair, String), ServeError> {
+    let names = SELF_SIGNED_NAMES.map(String::from);
     let generated = tls::generate(&names, 365)?;
-    std::fs::write(ca_out, &generated.ca_pem).map_err(|source| ServeError::WriteCa {
+    let pair = tls::load_pair(
+        generated.cert_pem.as_bytes(),
+        generated.key_pem.as_bytes(),
+        tls::unix_now(),
+    )?;
+    Ok((pair, generated.ca_pem))
+}
+
+fn write_ca(ca_out: &PathBuf, ca_pem: &str) -> Result<(), ServeError> {
+    std::fs::write(ca_out, ca_pem).map_err(|source| ServeError::WriteCa {
         path: ca_out.display().to_string(),
         source,
     })?;
     eprintln!(
         "meshguard: no --tls-cert/--tls-key given: serving a self-signed certificate for {}.\nmeshguard: its CA is written to {} (use it with curl --cacert):\n{}",
-        names.join(", "),
+        SELF_SIGNED_NAMES.join(", "),
         ca_out.display(),
-        generated.ca_pem.trim_end()
+        ca_pem.trim_end()
     );
-    Ok(tls::load_pair(
-        generated.cert_pem.as_bytes(),
-        generated.key_pem.as_bytes(),
-        tls::unix_now(),
-    )?)
+    Ok(())
 }
 
 /// The HTTP routes.

@@ -163,7 +163,15 @@ fn documents_that_are_not_kubernetes_objects_are_skipped() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(stdout(&out).contains("skipped: not a Kubernetes object"));
+    let text = stdout(&out);
+    assert!(
+        text.contains("skipped 3 (not a Kubernetes object: no apiVersion and kind): document at <stdin>:1, document at <stdin>:3, document at <stdin>:6\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("3 objects, all skipped: nothing was judged\n"),
+        "{text}"
+    );
 }
 
 /// A fresh directory under the target dir (no temp-dir crate needed).

@@ -305,7 +305,10 @@ fn readme_run_command_audits_the_bundled_example() {
         Some(1),
         "the example has violations to show"
     );
-    assert!(stdout(&out).contains("objects:"));
+    assert!(
+        stdout(&out)
+            .contains("18 objects (16 judged, 2 skipped): 4 deny, 3 warn, 0 audit, 2 patches")
+    );
     assert!(repo("examples").is_dir());
 }
 
@@ -319,7 +322,7 @@ fn the_example_mesh_audit_has_exactly_its_findings_and_patches() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
         v["summary"],
-        serde_json::json!({"objects": 18, "deny": 4, "warn": 3, "audit": 0, "patches": 2})
+        serde_json::json!({"objects": 18, "judged": 16, "skipped": 2, "deny": 4, "warn": 3, "audit": 0, "patches": 2})
     );
     let findings: Vec<String> = v["findings"]
         .as_array()
@@ -388,4 +391,73 @@ fn audit_without_paths_and_without_input_is_an_error_not_a_pass() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn explain_mg406_states_the_passthrough_decision() {
+    let out = meshguard(&["explain", "MG406"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for needle in [
+        "AUTO_PASSTHROUGH",
+        "OPTIONAL_MUTUAL",
+        "`passthrough: deny`",
+        "east-west",
+    ] {
+        assert!(text.contains(needle), "{needle} in:\n{text}");
+    }
+    let out = meshguard(&["config", "default"], None);
+    assert!(
+        stdout(&out).contains("    passthrough: allow\n"),
+        "the default config shows MG406's parameter"
+    );
+}
+
+#[test]
+fn audit_allows_an_east_west_gateway_unless_passthrough_is_denied() {
+    // istio/istio samples/multicluster/expose-services.yaml, as published.
+    let gateway = b"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: cross-network-gateway\nspec:\n  selector:\n    istio: eastwestgateway\n  servers:\n    - port:\n        number: 15443\n        name: tls\n        protocol: TLS\n      tls:\n        mode: AUTO_PASSTHROUGH\n      hosts:\n        - \"*.local\"\n";
+    let out = meshguard(&["audit", "-", "--format", "json"], Some(gateway));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["summary"]["judged"], 1);
+    assert_eq!(v["findings"], serde_json::json!([]));
+
+    let dir = tempdir("passthrough-deny");
+    let config = dir.join("meshguard.yaml");
+    std::fs::write(&config, "rules:\n  MG406: {passthrough: deny}\n").expect("write");
+    let out = meshguard(
+        &[
+            "audit",
+            "-",
+            "--format",
+            "json",
+            "--config",
+            config.to_str().expect("utf-8"),
+        ],
+        Some(gateway),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["findings"][0]["rule"], "MG406");
+    assert_eq!(v["findings"][0]["path"], "spec.servers[0].tls.mode");
+}
+
+#[test]
+fn review_exits_0_for_a_denial_as_the_readme_says() {
+    // The README's review example: a Deployment without a service account.
+    let out = meshguard(
+        &[
+            "review",
+            "tests/data/reviews/0073-validate-CREATE-Deployment-payments-orders.json",
+            "--namespaces",
+            "tests/data/namespaces.json",
+            "--webhook",
+            "validate",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("an AdmissionReview");
+    assert_eq!(v["response"]["allowed"], false);
 }

@@ -30,7 +30,7 @@ fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Answer {
     )
 }
 
-fn cluster() -> FakeApi {
+pub(crate) fn cluster() -> FakeApi {
     // The first request for the second page of Deployments finds its
     // continue token expired (410 Gone): the kind is listed again.
     let expired = std::sync::atomic::AtomicBool::new(false);
@@ -226,10 +226,30 @@ fn cluster_audit_without_a_cluster_is_a_clear_error() {
         None,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot reach a cluster"),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "meshguard: cannot reach a cluster: no kubeconfig at {} (--kubeconfig); point at one with --kubeconfig FILE or KUBECONFIG=FILE\n",
+            missing.display()
+        )
+    );
+    // No flag, no KUBECONFIG, no ~/.kube/config, not a pod: one line that
+    // names the default file.
+    let home = dir.join("home");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshguard"))
+        .args(["audit", "--cluster"])
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", &home)
+        .output()
+        .expect("meshguard runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "meshguard: cannot reach a cluster: no kubeconfig at {}/.kube/config (the default: KUBECONFIG is not set and this is not a pod); point at one with --kubeconfig FILE or KUBECONFIG=FILE\n",
+            home.display()
+        )
     );
     // A kubeconfig whose API server does not answer.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

@@ -3,12 +3,14 @@
 //! case per object with findings; the findings at or above `--fail-on` are
 //! the case's failure (so failed cases and the exit code agree), the others
 //! are listed in its output. An unreadable file is a case with an error.
-//! Clean objects are counted in their suite's `tests` but not listed.
+//! Clean objects are counted in their suite's `tests` but not listed;
+//! objects not judged are `<skipped>` cases naming the reason (SPEC
+//! section 1: skipped is not clean).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::audit::{AuditReport, AuditedObject, InputError};
+use crate::audit::{AuditReport, AuditedObject, InputError, SkippedObject};
 use crate::report::FailOn;
 
 /// What one input file contributed.
@@ -16,6 +18,7 @@ use crate::report::FailOn;
 struct Suite<'r> {
     objects: Vec<&'r AuditedObject>,
     errors: Vec<&'r InputError>,
+    skipped: Vec<&'r SkippedObject>,
 }
 
 pub fn render(report: &AuditReport, fail_on: FailOn) -> String {
@@ -29,32 +32,50 @@ pub fn render(report: &AuditReport, fail_on: FailOn) -> String {
     for e in &report.errors {
         suites.entry(&e.source.file).or_default().errors.push(e);
     }
+    for s in &report.skipped {
+        suites
+            .entry(&s.object.source.file)
+            .or_default()
+            .skipped
+            .push(s);
+    }
     let failing = |o: &AuditedObject| o.findings.iter().any(|f| fail_on.includes(f.action));
     // Objects without findings or patches are passed tests: counted, not
     // listed.
     let tests = |file: &str, suite: &Suite<'_>| {
         let read = report.objects_by_file.get(file).copied().unwrap_or(0);
-        read.max(suite.objects.len()) + suite.errors.len()
+        read.max(suite.objects.len() + suite.skipped.len()) + suite.errors.len()
     };
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"meshguard\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+        "<testsuites name=\"meshguard\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
         suites.iter().map(|(f, s)| tests(f, s)).sum::<usize>(),
         report.audited.iter().filter(|o| failing(o)).count(),
-        report.errors.len()
+        report.errors.len(),
+        report.skipped.len()
     );
     for (file, suite) in &suites {
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
             escape(file),
             tests(file, suite),
             suite.objects.iter().filter(|o| failing(o)).count(),
-            suite.errors.len()
+            suite.errors.len(),
+            suite.skipped.len()
         );
         for o in &suite.objects {
             case(&mut out, o, fail_on);
+        }
+        for s in &suite.skipped {
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                escape(&s.object.source.to_string()),
+                escape(&s.object.describe()),
+                escape(&format!("not judged: {}", s.reason.text()))
+            );
         }
         for e in &suite.errors {
             let _ = writeln!(
@@ -100,10 +121,13 @@ fn case(out: &mut String, o: &AuditedObject, fail_on: FailOn) {
             escape(&body)
         );
     }
-    if !other.is_empty() || !o.mutations.is_empty() {
+    if !other.is_empty() || !o.mutations.is_empty() || !o.notes.is_empty() {
         let mut body = String::new();
         for f in &other {
             describe(&mut body, f);
+        }
+        for note in &o.notes {
+            let _ = writeln!(body, "note: {note}");
         }
         for m in &o.mutations {
             let _ = writeln!(body, "patch {} {}", m.id.as_str(), m.id.name());

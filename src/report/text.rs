@@ -1,5 +1,6 @@
 //! `--format text`: findings grouped by object, each with its rule, where,
-//! what and how to fix it, then a summary line.
+//! what and how to fix it; a line per skip reason naming what was not
+//! judged; then a summary line.
 
 use std::fmt::Write as _;
 
@@ -22,6 +23,9 @@ pub fn render(report: &AuditReport) -> String {
             let _ = writeln!(out, "         at {}", f.path);
             let _ = writeln!(out, "         fix: {}", f.fix);
         }
+        for note in &o.notes {
+            let _ = writeln!(out, "  {:<6} {note}", "note");
+        }
         for m in &o.mutations {
             for op in &m.ops {
                 let op = serde_json::to_string(op).expect("patch operations always serialize");
@@ -37,31 +41,68 @@ pub fn render(report: &AuditReport) -> String {
         }
         out.push('\n');
     }
-    for s in &report.skipped {
-        let _ = writeln!(
-            out,
-            "{s}: skipped: not a Kubernetes object (no apiVersion/kind)"
-        );
-    }
+    skipped_lines(&mut out, report);
     for e in &report.errors {
         let _ = writeln!(out, "{}: error: {}", e.source, e.message);
+    }
+    let errors = if report.errors.is_empty() {
+        String::new()
+    } else {
+        format!(", {} input errors", report.errors.len())
+    };
+    if report.nothing_judged() {
+        let _ = writeln!(
+            out,
+            "{} objects, all skipped: nothing was judged{errors}",
+            report.objects
+        );
+        return out;
     }
     if let Some(posture) = &report.posture {
         out.push_str(&super::posture::text(posture));
     }
     let _ = writeln!(
         out,
-        "{} objects: {} deny, {} warn, {} audit, {} patches{}",
+        "{} objects ({} judged, {} skipped): {} deny, {} warn, {} audit, {} patches{errors}",
         report.objects,
+        report.judged(),
+        report.skipped.len(),
         report.count(Action::Deny),
         report.count(Action::Warn),
         report.count(Action::Audit),
         report.patch_count(),
-        if report.errors.is_empty() {
-            String::new()
-        } else {
-            format!(", {} input errors", report.errors.len())
-        }
     );
     out
+}
+
+/// Names listed per skip reason; the rest are counted (`--format json`
+/// lists every one).
+const NAMED: usize = 10;
+
+/// One line per reason: how many, why, and which.
+fn skipped_lines(out: &mut String, report: &AuditReport) {
+    for (reason, objects) in report.skipped_by_reason() {
+        let names: Vec<String> = objects
+            .iter()
+            .take(NAMED)
+            .map(|s| {
+                if s.object.kind.is_empty() && s.object.name.is_empty() {
+                    s.object.describe()
+                } else {
+                    format!("{} at {}", s.object.describe(), s.object.source)
+                }
+            })
+            .collect();
+        let more = match objects.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        let _ = writeln!(
+            out,
+            "skipped {} ({}): {}{more}",
+            objects.len(),
+            reason.text(),
+            names.join(", ")
+        );
+    }
 }

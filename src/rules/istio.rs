@@ -42,7 +42,7 @@ pub fn check(object: &Object<'_>, ctx: &Context<'_>, out: &mut Vec<Violation>) {
         Kind::DestinationRule => destination_rule::check(spec, ctx, out),
         Kind::AuthorizationPolicy => authorization_policy::check(spec, out),
         Kind::VirtualService => virtual_service::check(spec, ctx, out),
-        Kind::Gateway => gateway::check(spec, out),
+        Kind::Gateway => gateway::check(spec, ctx, out),
         Kind::ServiceEntry => service_entry::check(spec, ctx, out),
         Kind::Sidecar => sidecar::check(spec, out),
         _ => {}

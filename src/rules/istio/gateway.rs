@@ -4,19 +4,26 @@
 //! Each `spec.servers[i]` is judged by its `port.protocol`, compared without
 //! regard to case as Istio does:
 //!
-//! * `HTTPS` / `TLS`: `tls.mode` must be `SIMPLE` or `MUTUAL` with a
-//!   `credentialName` (or the newer `credentialNames`), or `ISTIO_MUTUAL`.
-//!   No `tls`, a `tls` without a mode (Istio's default is PASSTHROUGH) and
-//!   the passthrough modes do not terminate TLS at the gateway.
+//! * `HTTPS` / `TLS`: `tls.mode` `SIMPLE`, `MUTUAL` or `OPTIONAL_MUTUAL`
+//!   needs a certificate (`credentialName`, `credentialNames` or
+//!   `serverCertificate`); `ISTIO_MUTUAL` needs none. No `tls`, or a `tls`
+//!   without a mode (Istio then silently uses PASSTHROUGH), is a violation.
+//!   `PASSTHROUGH` and `AUTO_PASSTHROUGH` are fine by default: the stream
+//!   stays encrypted end to end and the backend terminates it (Istio's own
+//!   multi-cluster east-west gateway is `AUTO_PASSTHROUGH`); the rule
+//!   parameter `passthrough: deny` makes them violations for teams that
+//!   require termination at the edge.
 //! * `HTTP`: `tls.httpsRedirect` must be `true`.
 //! * any other protocol, and modes we do not know, are not judged.
 
 use serde_json::Value;
 
 use super::{Choice, choice, is_set, items, map, text};
-use crate::rules::{RuleId, Violation};
+use crate::config::Passthrough;
+use crate::rules::{Context, RuleId, Violation};
 
-pub(super) fn check(spec: &Value, out: &mut Vec<Violation>) {
+pub(super) fn check(spec: &Value, ctx: &Context<'_>, out: &mut Vec<Violation>) {
+    let passthrough = ctx.config.gateway_passthrough;
     for (i, server) in items(spec, "servers").iter().enumerate() {
         let Some(protocol) = map(server, "port").and_then(|p| text(p, "protocol")) else {
             continue;
@@ -24,7 +31,7 @@ pub(super) fn check(spec: &Value, out: &mut Vec<Violation>) {
         let path = format!("spec.servers[{i}]");
         let hosts = hosts(server);
         match protocol.to_ascii_uppercase().as_str() {
-            "HTTPS" | "TLS" => terminates_tls(&path, protocol, &hosts, server, out),
+            "HTTPS" | "TLS" => terminates_tls(&path, protocol, &hosts, server, passthrough, out),
             "HTTP" => redirects(&path, &hosts, server, out),
             _ => {}
         }
@@ -49,6 +56,7 @@ fn terminates_tls(
     protocol: &str,
     hosts: &str,
     server: &Value,
+    passthrough: Passthrough,
     out: &mut Vec<Violation>,
 ) {
     let fix_simple = format!(
@@ -72,16 +80,18 @@ fn terminates_tls(
     };
     let mode = match choice(tls, "mode") {
         Choice::Is("ISTIO_MUTUAL") => return,
-        Choice::Is(mode @ ("SIMPLE" | "MUTUAL")) => mode,
+        Choice::Is(mode @ ("SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL")) => mode,
         Choice::Is(mode @ ("PASSTHROUGH" | "AUTO_PASSTHROUGH")) => {
-            out.push(
-                Violation::new(
-                    RuleId::MG406,
-                    format!("{path}.tls.mode"),
-                    format!("{protocol} server for {hosts} has tls.mode {mode}: the gateway forwards the encrypted stream without terminating TLS, so it cannot apply HTTP routing or policy"),
-                )
-                .with_fix(fix_simple),
-            );
+            if passthrough == Passthrough::Deny {
+                out.push(
+                    Violation::new(
+                        RuleId::MG406,
+                        format!("{path}.tls.mode"),
+                        format!("{protocol} server for {hosts} has tls.mode {mode}: the gateway forwards the encrypted stream without terminating TLS, and this mesh's MG406 setting `passthrough: deny` requires termination at the gateway"),
+                    )
+                    .with_fix(fix_simple),
+                );
+            }
             return;
         }
         Choice::Unset => {
@@ -89,24 +99,29 @@ fn terminates_tls(
                 Violation::new(
                     RuleId::MG406,
                     format!("{path}.tls.mode"),
-                    format!("{protocol} server for {hosts} has a `tls` without a mode, which Istio reads as PASSTHROUGH: the gateway does not terminate TLS"),
+                    format!("{protocol} server for {hosts} has a `tls` without a mode, which Istio silently reads as PASSTHROUGH"),
                 )
-                .with_fix(fix_simple),
+                .with_fix(format!(
+                    "Set {path}.tls.mode: SIMPLE with a `credentialName` to terminate TLS at the gateway, or PASSTHROUGH explicitly if the backend terminates it."
+                )),
             );
             return;
         }
-        // A mode we do not know (OPTIONAL_MUTUAL, a future one) or of the
-        // wrong type: never a reason to deny.
+        // A mode we do not know (a future one) or of the wrong type: never
+        // a reason to deny.
         Choice::Is(_) | Choice::Unreadable => return,
     };
-    if is_set(tls.get("credentialName")) || is_set(tls.get("credentialNames")) {
+    if ["credentialName", "credentialNames", "serverCertificate"]
+        .iter()
+        .any(|key| is_set(tls.get(*key)))
+    {
         return;
     }
     out.push(
         Violation::new(
             RuleId::MG406,
             format!("{path}.tls.credentialName"),
-            format!("{protocol} server for {hosts} has tls.mode {mode} without a `credentialName`: the gateway has no Secret to take its certificate from"),
+            format!("{protocol} server for {hosts} has tls.mode {mode} without a certificate (`credentialName`, `credentialNames` or `serverCertificate`): the gateway has nothing to present to clients"),
         )
         .with_fix(format!(
             "Set {path}.tls.credentialName to the Secret (in the gateway's namespace) holding the certificate for {hosts}."
@@ -218,16 +233,40 @@ mod tests {
                     &["spec.servers[0].tls.credentialName"],
                 ),
                 (
-                    "passthrough",
+                    "passthrough is terminated by the backend",
                     "networking.istio.io/v1",
                     server("TLS", json!({"mode": "PASSTHROUGH"})),
-                    &["spec.servers[0].tls.mode"],
+                    none,
                 ),
                 (
-                    "auto passthrough",
+                    "auto passthrough (east-west gateway)",
                     "networking.istio.io/v1alpha3",
                     server("TLS", json!({"mode": "AUTO_PASSTHROUGH"})),
-                    &["spec.servers[0].tls.mode"],
+                    none,
+                ),
+                (
+                    "optional mutual with credential",
+                    "networking.istio.io/v1",
+                    server(
+                        "HTTPS",
+                        json!({"mode": "OPTIONAL_MUTUAL", "credentialName": "shop-tls"}),
+                    ),
+                    none,
+                ),
+                (
+                    "optional mutual without a certificate",
+                    "networking.istio.io/v1",
+                    server("HTTPS", json!({"mode": "OPTIONAL_MUTUAL"})),
+                    &["spec.servers[0].tls.credentialName"],
+                ),
+                (
+                    "serverCertificate file counts as a certificate",
+                    "networking.istio.io/v1beta1",
+                    server(
+                        "HTTPS",
+                        json!({"mode": "SIMPLE", "serverCertificate": "/etc/certs/tls.crt", "privateKey": "/etc/certs/tls.key"}),
+                    ),
+                    none,
                 ),
                 (
                     "tls without a mode",
@@ -238,7 +277,7 @@ mod tests {
                 (
                     "unknown mode",
                     "networking.istio.io/v1",
-                    server("HTTPS", json!({"mode": "OPTIONAL_MUTUAL"})),
+                    server("HTTPS", json!({"mode": "QUANTUM_SAFE_MUTUAL"})),
                     none,
                 ),
                 (
@@ -266,6 +305,70 @@ mod tests {
                     none,
                 ),
             ],
+        );
+    }
+
+    #[test]
+    fn passthrough_deny_makes_passthrough_modes_violations() {
+        let cfg = Config::parse("rules:\n  MG406: {passthrough: deny}\n").expect("valid config");
+        let none: &[&str] = &[];
+        table(
+            "Gateway",
+            RuleId::MG406,
+            &cfg,
+            vec![
+                (
+                    "passthrough",
+                    "networking.istio.io/v1",
+                    server("TLS", json!({"mode": "PASSTHROUGH"})),
+                    &["spec.servers[0].tls.mode"],
+                ),
+                (
+                    "auto passthrough",
+                    "networking.istio.io/v1alpha3",
+                    server("TLS", json!({"mode": "AUTO_PASSTHROUGH"})),
+                    &["spec.servers[0].tls.mode"],
+                ),
+                (
+                    "simple with credential is still fine",
+                    "networking.istio.io/v1",
+                    server(
+                        "HTTPS",
+                        json!({"mode": "SIMPLE", "credentialName": "shop-tls"}),
+                    ),
+                    none,
+                ),
+            ],
+        );
+        let found = run(
+            "networking.istio.io/v1",
+            "Gateway",
+            server("TLS", json!({"mode": "AUTO_PASSTHROUGH"})),
+            &cfg,
+        );
+        let msg = message(&found, RuleId::MG406, "spec.servers[0].tls.mode");
+        assert!(
+            msg.contains("AUTO_PASSTHROUGH") && msg.contains("passthrough: deny"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn istio_east_west_gateway_is_allowed_by_default() {
+        // The cross-network gateway of istio/istio's
+        // samples/multicluster/expose-services.yaml, which every
+        // multi-network install applies.
+        let spec = json!({"selector": {"istio": "eastwestgateway"}, "servers": [
+            {"port": {"number": 15443, "name": "tls", "protocol": "TLS"},
+             "tls": {"mode": "AUTO_PASSTHROUGH"}, "hosts": ["*.local"]}]});
+        assert!(
+            run(
+                "networking.istio.io/v1",
+                "Gateway",
+                spec,
+                &Config::default()
+            )
+            .is_empty()
         );
     }
 
