@@ -153,6 +153,8 @@ pub struct PostureLabels {
 #[derive(Debug, Clone, Default)]
 pub struct MeshState {
     pub synced: bool,
+    /// Times a watch of the index failed and was restarted (monotonic).
+    pub watch_restarts: u64,
     /// Workloads by posture class; empty until synced.
     pub workloads: Vec<(PostureLabels, i64)>,
 }
@@ -175,6 +177,7 @@ impl MeshState {
         }
         MeshState {
             synced: true,
+            watch_restarts: 0,
             workloads: counts
                 .into_iter()
                 .map(|((namespace, sidecar, mtls, authz), n)| {
@@ -217,6 +220,7 @@ pub struct Metrics {
     namespaces_size: Gauge,
     watch_restarts: Counter,
     mesh_synced: Family<NoLabels, Gauge>,
+    mesh_watch_restarts: Family<NoLabels, Counter>,
     mesh_workloads: Family<PostureLabels, Gauge>,
     /// Serializes scrapes, which bring the namespace view's numbers up to
     /// date before encoding.
@@ -266,6 +270,7 @@ impl Metrics {
             namespaces_size: Gauge::default(),
             watch_restarts: Counter::default(),
             mesh_synced: Family::default(),
+            mesh_watch_restarts: Family::default(),
             mesh_workloads: Family::default(),
             scrape: Mutex::new(()),
         };
@@ -359,6 +364,11 @@ impl Metrics {
             "mesh_index_synced",
             "1 when every watch of the mesh index has finished its first list (absent without a cluster)",
             m.mesh_synced.clone(),
+        );
+        r.register(
+            "mesh_index_watch_restarts",
+            "Times a watch of the mesh index failed and was restarted (absent without a cluster)",
+            m.mesh_watch_restarts.clone(),
         );
         r.register(
             "mesh_workloads",
@@ -537,6 +547,11 @@ impl Metrics {
             self.mesh_synced
                 .get_or_create(&NoLabels {})
                 .set(i64::from(mesh.synced));
+            let restarts = self.mesh_watch_restarts.get_or_create(&NoLabels {});
+            let seen = restarts.get();
+            if mesh.watch_restarts > seen {
+                restarts.inc_by(mesh.watch_restarts - seen);
+            }
             for (labels, n) in &mesh.workloads {
                 self.mesh_workloads.get_or_create(labels).set(*n);
             }

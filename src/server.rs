@@ -213,17 +213,22 @@ fn serve_metrics(listener: TcpListener, state: Arc<AppState>) {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mesh =
-        match &state.namespaces {
-            NamespaceView::Cluster(view) if view.mesh_synced() => {
+    // The mesh gauges: absent without a cluster, empty until synced.
+    let mesh = match &state.namespaces {
+        NamespaceView::Cluster(view) => {
+            let mut mesh = if view.mesh_synced() {
                 let config = state.config.load();
-                Some(view.with_mesh(|m| {
+                view.with_mesh(|m| {
                     crate::metrics::MeshState::of(&crate::posture::of_mesh(m, &config))
-                }))
-            }
-            NamespaceView::Cluster(_) => Some(crate::metrics::MeshState::default()),
-            _ => None,
-        };
+                })
+            } else {
+                crate::metrics::MeshState::default()
+            };
+            mesh.watch_restarts = view.mesh_restarts();
+            Some(mesh)
+        }
+        _ => None,
+    };
     let text = state
         .metrics
         .encode_with_mesh(state.namespaces.metrics_state(), mesh.as_ref());

@@ -111,6 +111,8 @@ pub struct ClusterView {
     unsynced: AtomicUsize,
     /// Changes applied to the index (for the gauges and the tests' logs).
     revision: AtomicU64,
+    /// Times a watch of the index (the namespace watch apart) failed.
+    mesh_restarts: AtomicU64,
 }
 
 impl ClusterView {
@@ -126,6 +128,7 @@ impl ClusterView {
             mesh: RwLock::new(MeshIndex::new(Coverage::Cluster)),
             unsynced: AtomicUsize::new(indexed.len() + 1),
             revision: AtomicU64::new(0),
+            mesh_restarts: AtomicU64::new(0),
         });
         tokio::spawn(view.clone().run());
         for resource in indexed {
@@ -221,7 +224,7 @@ impl ClusterView {
                 },
                 Ok(Event::Delete(object)) => self.delete(kind, &object),
                 Err(e) => {
-                    self.restarts.fetch_add(1, Ordering::Relaxed);
+                    self.mesh_restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(resource = %name, error = %e, "mesh index watch failed; retrying with backoff");
                 }
             }
@@ -238,6 +241,11 @@ impl ClusterView {
     /// Changes applied to the index since the start.
     pub fn mesh_revision(&self) -> u64 {
         self.revision.load(Ordering::Relaxed)
+    }
+
+    /// Times a watch of the index failed and was restarted (with backoff).
+    pub fn mesh_restarts(&self) -> u64 {
+        self.mesh_restarts.load(Ordering::Relaxed)
     }
 
     pub fn is_synced(&self) -> bool {

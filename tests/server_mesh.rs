@@ -285,8 +285,26 @@ async fn mg5xx_wait_for_the_index_and_the_gauges_follow_the_watches() {
             .to_string(),
         )
         .expect("send");
-    wait_metric(&server, STRICT_OPEN, None).await;
+    let text = wait_metric(&server, STRICT_OPEN, None).await;
     assert!(mesh.lists.load(Ordering::SeqCst) >= 2, "a re-list happened");
+    // The expired watch was restarted: counted for the index's watches,
+    // not for the namespace watch.
+    let text = match sample(&text, "meshguard_mesh_index_watch_restarts_total").as_deref() {
+        Some("1") => text,
+        _ => {
+            wait_metric(
+                &server,
+                "meshguard_mesh_index_watch_restarts_total",
+                Some("1"),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        sample(&text, "meshguard_namespace_watch_restarts_total").as_deref(),
+        Some("0"),
+        "{text}"
+    );
 }
 
 /// The deployments watch, once the server has opened it.
@@ -352,5 +370,68 @@ fn cluster_audit_reports_the_posture_of_what_the_cluster_holds() {
     assert_eq!(
         gaps,
         ["meshguard: posture: not authorized: shop/Deployment/reviews-v1 (authz open)"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_it_may_not_list_keeps_the_index_unsynced_and_counts_restarts() {
+    let api = FakeApi::start(|path, query| match path {
+        "/api/v1/namespaces" if query.contains("watch=true") => Answer::Stream(Vec::new()),
+        "/api/v1/namespaces" => list(
+            "Namespace",
+            "v1",
+            vec![namespace("shop", json!({"istio-injection": "enabled"}))],
+            "10",
+        ),
+        "/apis/apps/v1/deployments" => fake_api::status(
+            403,
+            "Forbidden",
+            "deployments.apps is forbidden: User \"system:serviceaccount:meshguard-system:meshguard\" cannot list resource \"deployments\"",
+        ),
+        _ => fake_api::status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
+    });
+    let dir = scratch("server-mesh-forbidden");
+    let kubeconfig = api.kubeconfig(&dir);
+    let ca = dir.join("ca.pem");
+    let server = Server::start_with_env(
+        &["--ca-out", ca.to_str().expect("utf-8")],
+        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
+    );
+    let mut text = String::new();
+    for _ in 0..500 {
+        text = server.scrape().1;
+        let restarts = sample(&text, "meshguard_mesh_index_watch_restarts_total")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if restarts >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sample(&text, "meshguard_mesh_index_watch_restarts_total").is_some_and(|v| v != "0"),
+        "{text}\n{}",
+        server.log_text()
+    );
+    // Never guessed: not synced, no posture; the server is ready anyway.
+    assert_eq!(
+        sample(&text, "meshguard_mesh_index_synced").as_deref(),
+        Some("0"),
+        "{text}"
+    );
+    assert!(!text.contains("meshguard_mesh_workloads{"), "{text}");
+    assert_eq!(
+        sample(&text, "meshguard_ready").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert!(
+        server.count_logs("mesh index watch failed") >= 1,
+        "{}",
+        server.log_text()
     );
 }
