@@ -22,26 +22,50 @@ struct Watched {
 
 impl Watched {
     fn new(paths: Vec<PathBuf>) -> Watched {
-        let last = paths
-            .iter()
-            .map(|p| std::fs::read(p).unwrap_or_default())
-            .collect();
+        let last = read_together(&paths).unwrap_or_else(|| vec![Vec::new(); paths.len()]);
         Watched { paths, last }
     }
 
     /// The new contents when any file changed (and all could be read).
     fn changed(&mut self) -> Option<Vec<Vec<u8>>> {
-        let now: Vec<Vec<u8>> = self
-            .paths
-            .iter()
-            .map(|p| std::fs::read(p).ok())
-            .collect::<Option<_>>()?;
+        let now = read_together(&self.paths)?;
         if now == self.last {
             return None;
         }
         self.last = now.clone();
         Some(now)
     }
+}
+
+/// Reads every path as of one `..data` swap: each path is resolved to the
+/// file it names (through the Secret volume's `..data` symlink), read
+/// there, and resolved again; when a swap happened in between (a
+/// certificate of the new pair read with a key of the old one), it reads
+/// again. `None` when the files cannot be read consistently now: the next
+/// tick tries again.
+fn read_together(paths: &[PathBuf]) -> Option<Vec<Vec<u8>>> {
+    let resolve = || {
+        paths
+            .iter()
+            .map(std::fs::canonicalize)
+            .collect::<std::io::Result<Vec<_>>>()
+    };
+    for _ in 0..3 {
+        let Ok(targets) = resolve() else { continue };
+        // The kubelet removes the old versioned directory after a swap, so
+        // a read can fail mid-swap: that is a retry, not an error.
+        let Ok(contents) = targets
+            .iter()
+            .map(std::fs::read)
+            .collect::<std::io::Result<Vec<_>>>()
+        else {
+            continue;
+        };
+        if resolve().is_ok_and(|again| again == targets) {
+            return Some(contents);
+        }
+    }
+    None
 }
 
 /// Starts the polling task for whatever `opts` names.

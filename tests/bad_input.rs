@@ -166,10 +166,14 @@ fn documents_that_are_not_kubernetes_objects_are_skipped() {
     assert!(stdout(&out).contains("skipped: not a Kubernetes object"));
 }
 
-/// A fresh directory under the target dir (no temp-dir crate needed).
+/// A fresh directory under the target dir (no temp-dir crate needed),
+/// unique per call: process id and a counter, so two tests (threads of one
+/// `cargo test` process, or a name used twice) never share one.
 pub fn tempdir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{name}-{}", std::process::id()));
+        .join(format!("{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir

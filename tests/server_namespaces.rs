@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fake_api::{self, Answer, FakeApi};
-use crate::harness::{Conn, Server, client_config, read_ca, scratch, wait_for};
+use crate::harness::{Conn, Server, client_config, eventually, read_ca, scratch};
 use crate::util::data;
 
 /// The API of the capture: the namespace list, one watch that replays the
@@ -78,7 +78,8 @@ async fn the_view_follows_the_list_and_the_watch_stream() {
 
     // Ready once the list is in; the watch then adds `reviews`: 13 + 1.
     let mut readiness = String::new();
-    for _ in 0..500 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
         let reply = conn.get("/readyz").await.expect("readyz");
         readiness = String::from_utf8_lossy(&reply.body).into_owned();
         if reply.status == 200 && readiness.contains("(14 namespaces)") {
@@ -94,7 +95,7 @@ async fn the_view_follows_the_list_and_the_watch_stream() {
     assert!(watches.load(Ordering::SeqCst) >= 1);
 
     // The MODIFIED event moved `canary` to revision 1-25.
-    let canary = wait_for(Duration::from_secs(10), || {
+    let canary = eventually(Duration::from_secs(30), || {
         server
             .logs
             .lock()
@@ -102,7 +103,8 @@ async fn the_view_follows_the_list_and_the_watch_stream() {
             .iter()
             .find(|l| l.contains("namespace view updated") && l.contains("\"canary\""))
             .cloned()
-    });
+    })
+    .await;
     let canary = canary.expect("the canary update is applied");
     assert!(canary.contains("1-25"), "{canary}");
 
