@@ -380,3 +380,104 @@ fn dry_run_reviews_decide_like_the_real_ones() {
     }
     assert_eq!(pairs, 20, "every captured dry run has its real request");
 }
+
+/// `meshguard review` on a capture: the response's `response` object.
+fn answer_of(review: &std::path::Path, extra: &[&str]) -> Value {
+    let ns = data("namespaces.json");
+    let mut args = vec!["review", review.to_str().expect("utf-8")];
+    if !extra.contains(&"--namespaces") {
+        args.extend(["--namespaces", ns.to_str().expect("utf-8")]);
+    }
+    args.extend_from_slice(extra);
+    let out = meshguard(&args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["response"].clone()
+}
+
+/// The rendered texts, literally (README, Decisions: "Warnings", and SPEC
+/// section 3): the 403 message with every denied rule, its path and fix;
+/// warnings `MGxxx name: message`; the ratchet prefix; the 256-byte cut;
+/// audit-level findings in `auditAnnotations` under the rule id.
+#[test]
+fn rendered_answers_say_literally_what_was_decided() {
+    let review = |f: &str| data(&format!("reviews/{f}"));
+    let denied = answer_of(
+        &review("0073-validate-CREATE-Deployment-payments-orders.json"),
+        &[],
+    );
+    assert_eq!(
+        denied["status"],
+        serde_json::json!({"code": 403, "reason": "Forbidden", "message": "meshguard denied the request: 5 violations\n- MG101 dedicated-service-account at spec.template.spec.serviceAccountName: serviceAccountName is not set, so the pods run as `default` and share one Istio identity. Fix: Create a ServiceAccount for the workload and set `serviceAccountName` in the pod template.\n- MG102 mesh-labels at spec.template.metadata.labels: the pod template has no `version` label (nor app.kubernetes.io/version). Fix: Add `version: <value>` to spec.template.metadata.labels (the controller's own labels do not reach the pods).\n- MG103 sidecar-injection at spec.template.metadata.labels: the pods will not get an Istio sidecar: namespace `payments` has neither istio-injection nor istio.io/rev, and spec.template.metadata.labels has no sidecar.istio.io/inject: \"true\". Fix: Label namespace `payments` istio-injection=enabled (or istio.io/rev=<revision>), or add the label sidecar.istio.io/inject: \"true\" to spec.template.metadata.labels.\n- MG104 sidecar-marker at spec.template.metadata.labels: the pod template has no sidecar.istio.io/inject label; an explicit \"true\" keeps injection on wherever the workload runs. Fix: Add the label `sidecar.istio.io/inject: \"true\"` to the pod template's `metadata.labels`.\n- MG107 reserved-names-and-ports at spec.template.spec.containers[0].ports[0].containerPort: container `orders` uses port 15001, which the Istio proxy reserves. Fix: Rename the container and move the application off the proxy's ports."})
+    );
+    assert!(denied.get("warnings").is_none());
+
+    let warned = answer_of(
+        &review("0129-validate-CREATE-Sidecar-payments-default.json"),
+        &[],
+    );
+    assert_eq!(
+        warned,
+        serde_json::json!({"uid": "4a615f65-79e4-48e6-8888-a37c8e0499b3", "allowed": true, "warnings": ["MG408 egress-registry-only: outboundTrafficPolicy.mode is ALLOW_ANY: the selected workloads can call any external host, bypassing the ServiceEntry allowlist"]})
+    );
+
+    // The UPDATE of a Deployment that was already broken: allowed, every
+    // violation a ratcheted warning.
+    let ratcheted = answer_of(
+        &review("0093-validate-UPDATE-Deployment-payments-orders.json"),
+        &[],
+    );
+    assert_eq!(ratcheted["allowed"], true);
+    assert_eq!(
+        ratcheted["warnings"],
+        serde_json::json!([
+            "(not denied: already broken before this update) MG101 dedicated-service-account: serviceAccountName is not set, so the pods run as `default` and share one Istio identity",
+            "(not denied: already broken before this update) MG102 mesh-labels: the pod template has no `version` label (nor app.kubernetes.io/version)",
+            "(not denied: already broken before this update) MG103 sidecar-injection: the pods will not get an Istio sidecar: namespace `payments` has neither istio-injection nor istio.io/rev, and spec.template.metadata.labels has no sidecar.istio.io/inject: \"true\"",
+            "(not denied: already broken before this update) MG104 sidecar-marker: the pod template has no sidecar.istio.io/inject label; an explicit \"true\" keeps injection on wherever the workload runs",
+            "(not denied: already broken before this update) MG107 reserved-names-and-ports: container `orders` uses port 15001, which the Istio proxy reserves",
+        ])
+    );
+
+    // The same update in a namespace with a 63-character name: the MG103
+    // warning would be 291 bytes, so it is cut to 256 with an ellipsis.
+    let long = "payments-team-with-a-rather-long-namespace-name-0123456789abcde";
+    assert_eq!(long.len(), 63);
+    let dir = crate::harness::scratch("cut");
+    let body = std::fs::read_to_string(review(
+        "0093-validate-UPDATE-Deployment-payments-orders.json",
+    ))
+    .expect("review")
+    .replace("\"payments\"", &format!("\"{long}\""));
+    std::fs::write(dir.join("review.json"), body).expect("write");
+    std::fs::write(
+        dir.join("ns.yaml"),
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {long}\n"),
+    )
+    .expect("write");
+    let ns = dir.join("ns.yaml");
+    let cut = answer_of(
+        &dir.join("review.json"),
+        &["--namespaces", ns.to_str().expect("utf-8")],
+    );
+    let full = format!(
+        "{RATCHETED}MG103 sidecar-injection: the pods will not get an Istio sidecar: namespace `{long}` has neither istio-injection nor istio.io/rev, and spec.template.metadata.labels has no sidecar.istio.io/inject: \"true\""
+    );
+    assert!(full.len() > 256);
+    let w = cut["warnings"][2].as_str().expect("MG103 warning");
+    assert_eq!(w, format!("{}…", &full[..253]));
+    assert_eq!(w.len(), 256);
+
+    // An audit-level rule: nothing shown, recorded under its id.
+    std::fs::write(dir.join("audit.yaml"), "rules:\n  MG108: {action: audit}\n").expect("write");
+    let config = dir.join("audit.yaml");
+    let audited = answer_of(
+        &review("0075-validate-CREATE-StatefulSet-catalog-ledger.json"),
+        &["--config", config.to_str().expect("utf-8")],
+    );
+    assert!(audited.get("warnings").is_none(), "{audited}");
+    assert_eq!(
+        audited["auditAnnotations"],
+        serde_json::json!({"MG108": "metadata.annotations: sidecar.istio.io/inject: \"true\" is on the StatefulSet's own metadata.annotations, where the injector never sees it"})
+    );
+}
