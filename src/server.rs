@@ -60,11 +60,13 @@ pub struct ServeOptions {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("{0}")]
+    // Transparent: `main` prints the error chain (`{:#}`), which would
+    // otherwise say each of these twice.
+    #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Namespaces(#[from] crate::namespaces::NamespaceFileError),
     #[error("cannot read {path}")]
     Read {
