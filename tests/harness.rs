@@ -85,7 +85,12 @@ impl Server {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshguard"));
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--log-format") {
+                &[][..]
+            } else {
+                &["--log-format", "json"][..]
+            })
             .args(args)
             .args(if args.contains(&"--metrics-listen") {
                 &[][..]
@@ -102,8 +107,13 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // An empty value removes the variable (the binary's own default).
         for (k, v) in env {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let mut child = cmd.spawn().expect("meshguard serve starts");
         let stderr = child.stderr.take().expect("stderr");
@@ -140,11 +150,16 @@ impl Server {
         self.logs.lock().expect("logs").join("\n")
     }
 
-    /// The value of `field` in the first JSON log line whose message
-    /// starts with `message`.
+    /// The value of `field` in the first log line whose message starts with
+    /// `message` (JSON lines, or `--log-format plain`'s `field=value`).
     pub fn log_field(&self, message: &str, field: &str) -> Option<String> {
         let logs = self.logs.lock().expect("logs");
         logs.iter().find_map(|line| {
+            if !line.starts_with('{') {
+                let (_, rest) = line.split_once(&format!(": {message}"))?;
+                let (_, value) = rest.split_once(&format!(" {field}="))?;
+                return value.split_whitespace().next().map(str::to_owned);
+            }
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
             let fields = v.get("fields")?;
             if !fields.get("message")?.as_str()?.starts_with(message) {

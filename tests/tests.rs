@@ -12,6 +12,7 @@ mod metrics;
 mod mutations;
 mod pki;
 mod policy;
+mod serve_flags;
 mod server;
 mod server_namespaces;
 mod server_tls;
