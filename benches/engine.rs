@@ -36,12 +36,21 @@ fn namespaces() -> NamespaceMap {
     view
 }
 
+/// A measured review: name, file, webhook, and its decision (allowed, the
+/// rule ids found).
+type Case = (
+    &'static str,
+    &'static str,
+    Webhook,
+    (bool, &'static [&'static str]),
+);
+
 fn reviews(c: &mut Criterion) {
     let config = Config::default();
     let view = namespaces();
     let now = Timestamp::now();
     // Each case with the decision it must get: (allowed, rule ids found).
-    let cases: [(&str, &str, Webhook, (bool, &[&str])); 4] = [
+    let cases: [Case; 4] = [
         (
             "deployment_6k_validate",
             "benches/data/admissionreview-deployment.json",
