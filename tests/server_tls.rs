@@ -131,6 +131,17 @@ async fn rotation_by_symlink_swap_drops_no_request_and_refuses_bad_pairs() {
             "rotation {version}: the new certificate is served\n{}",
             server.log_text()
         );
+        // The client loop keeps going across every rotation, however slow
+        // the machine: five more answers before the next swap.
+        let seen = ok.load(Ordering::Relaxed);
+        let more = eventually(Duration::from_secs(60), || {
+            (ok.load(Ordering::Relaxed) >= seen + 5).then_some(())
+        })
+        .await;
+        assert!(
+            more.is_some(),
+            "rotation {version}: the client loop is served"
+        );
     }
     let last = std::fs::read_to_string(&cert).expect("current cert");
 
@@ -214,7 +225,7 @@ async fn rotation_by_symlink_swap_drops_no_request_and_refuses_bad_pairs() {
         "no request failed during rotation"
     );
     assert!(
-        ok.load(Ordering::Relaxed) > 50,
+        ok.load(Ordering::Relaxed) >= 50,
         "the loop really ran: {}",
         ok.load(Ordering::Relaxed)
     );
