@@ -36,35 +36,66 @@ fn namespaces() -> NamespaceMap {
     view
 }
 
+/// A measured review: name, file, webhook, and its decision (allowed, the
+/// rule ids found).
+type Case = (
+    &'static str,
+    &'static str,
+    Webhook,
+    (bool, &'static [&'static str]),
+);
+
 fn reviews(c: &mut Criterion) {
     let config = Config::default();
     let view = namespaces();
     let now = Timestamp::now();
-    let cases = [
+    // Each case with the decision it must get: (allowed, rule ids found).
+    let cases: [Case; 4] = [
         (
             "deployment_6k_validate",
             "benches/data/admissionreview-deployment.json",
             Webhook::Validate,
+            // Injected by the namespace; the marker is only the annotation.
+            (true, &["MG104"]),
         ),
         (
             "deployment_6k_mutate",
             "benches/data/admissionreview-deployment.json",
             Webhook::Mutate,
+            // The annotation is a marker: MGP2 adds nothing.
+            (true, &[]),
         ),
         (
             "virtualservice_validate",
             "benches/data/admissionreview-virtualservice.json",
             Webhook::Validate,
+            (true, &[]),
         ),
         (
             "bulky_1_4mb_validate",
             "tests/data/reviews/0131-validate-CREATE-Deployment-catalog-bulky.json",
             Webhook::Validate,
+            (false, &["MG104"]),
         ),
     ];
     let mut group = c.benchmark_group("review");
-    for (name, path, webhook) in cases {
+    for (name, path, webhook, (allowed, rules)) in cases {
         let body = read(path);
+        // What is measured is a real decision, not a skip path: each review
+        // is judged and gets its expected decision before it is timed.
+        let r = admission::review(&body, webhook, &config, &view, now).expect("decided");
+        assert_eq!(r.decision.skipped, None, "{name} is judged, not skipped");
+        let found: Vec<&str> = r
+            .decision
+            .findings
+            .iter()
+            .map(|f| f.rule.as_str())
+            .collect();
+        assert_eq!(
+            (r.decision.allowed(), found.as_slice()),
+            (allowed, rules),
+            "{name}"
+        );
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
@@ -101,6 +132,24 @@ fn audit_throughput(c: &mut Criterion) {
     let now = Timestamp::now();
     let text = generated_stream(2000);
     let objects = documents::split(&text).expect("stream parses").len();
+    // Every generated object is judged and half the Deployments break
+    // MG101 (the `default` account): the throughput is of real judging.
+    {
+        let docs = documents::split(&text)
+            .expect("parses")
+            .into_iter()
+            .map(|d| ("bench.yaml".to_owned(), d))
+            .collect();
+        let mut report = AuditReport::default();
+        audit::audit_documents(docs, &AuditInput::default(), &config, now, &mut report);
+        assert_eq!(report.objects, objects, "every object read");
+        let mg101 = report
+            .audited
+            .iter()
+            .filter(|o| o.findings.iter().any(|f| f.rule.as_str() == "MG101"))
+            .count();
+        assert_eq!(mg101, 500, "half of the 1000 Deployments break MG101");
+    }
     let mut group = c.benchmark_group("audit");
     group.throughput(Throughput::Elements(objects as u64));
     group.sample_size(20);

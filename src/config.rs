@@ -546,14 +546,26 @@ impl Validator {
                     }
                     "rules" => {
                         has_rules = true;
-                        for (j, r) in self.strings(&fpath, v).iter().enumerate() {
+                        let listed = self.strings(&fpath, v);
+                        // An empty list would mean "every rule" below: an
+                        // exemption that wide must say so with "*".
+                        if listed.is_empty() {
+                            self.problem(&fpath, "lists no rule (rule ids, or [\"*\"] for all)");
+                        }
+                        let mut all = false;
+                        for (j, r) in listed.iter().enumerate() {
                             if r == "*" {
+                                all = true;
                                 continue;
                             }
                             match r.parse::<RuleId>() {
                                 Ok(id) => e.rules.push(id),
                                 Err(err) => self.problem(&format!("{fpath}[{j}]"), err),
                             }
+                        }
+                        // `*` is every rule, whatever else is listed.
+                        if all {
+                            e.rules.clear();
                         }
                     }
                     "reason" => e.reason = self.string(&fpath, v).unwrap_or_default(),

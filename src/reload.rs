@@ -22,26 +22,50 @@ struct Watched {
 
 impl Watched {
     fn new(paths: Vec<PathBuf>) -> Watched {
-        let last = paths
-            .iter()
-            .map(|p| std::fs::read(p).unwrap_or_default())
-            .collect();
+        let last = read_together(&paths).unwrap_or_else(|| vec![Vec::new(); paths.len()]);
         Watched { paths, last }
     }
 
     /// The new contents when any file changed (and all could be read).
     fn changed(&mut self) -> Option<Vec<Vec<u8>>> {
-        let now: Vec<Vec<u8>> = self
-            .paths
-            .iter()
-            .map(|p| std::fs::read(p).ok())
-            .collect::<Option<_>>()?;
+        let now = read_together(&self.paths)?;
         if now == self.last {
             return None;
         }
         self.last = now.clone();
         Some(now)
     }
+}
+
+/// Reads every path as of one `..data` swap: each path is resolved to the
+/// file it names (through the Secret volume's `..data` symlink), read
+/// there, and resolved again; when a swap happened in between (a
+/// certificate of the new pair read with a key of the old one), it reads
+/// again. `None` when the files cannot be read consistently now: the next
+/// tick tries again.
+fn read_together(paths: &[PathBuf]) -> Option<Vec<Vec<u8>>> {
+    let resolve = || {
+        paths
+            .iter()
+            .map(std::fs::canonicalize)
+            .collect::<std::io::Result<Vec<_>>>()
+    };
+    for _ in 0..3 {
+        let Ok(targets) = resolve() else { continue };
+        // The kubelet removes the old versioned directory after a swap, so
+        // a read can fail mid-swap: that is a retry, not an error.
+        let Ok(contents) = targets
+            .iter()
+            .map(std::fs::read)
+            .collect::<std::io::Result<Vec<_>>>()
+        else {
+            continue;
+        };
+        if resolve().is_ok_and(|again| again == targets) {
+            return Some(contents);
+        }
+    }
+    None
 }
 
 /// Starts the polling task for whatever `opts` names.
@@ -88,4 +112,64 @@ pub fn spawn(opts: &ServeOptions, state: Arc<AppState>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::read_together;
+
+    /// Writes version `n` of a Secret volume and swaps `..data` to it, then
+    /// removes the previous version, as the kubelet's atomic writer does.
+    fn swap_to(dir: &Path, n: usize) {
+        let versioned = dir.join(format!("..v{n}"));
+        std::fs::create_dir_all(&versioned).expect("mkdir");
+        std::fs::write(versioned.join("tls.crt"), format!("crt {n}")).expect("write");
+        std::fs::write(versioned.join("tls.key"), format!("key {n}")).expect("write");
+        let tmp = dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        symlink(format!("..v{n}"), &tmp).expect("symlink");
+        std::fs::rename(&tmp, dir.join("..data")).expect("rename");
+        if n > 0 {
+            let _ = std::fs::remove_dir_all(dir.join(format!("..v{}", n - 1)));
+        }
+    }
+
+    #[test]
+    fn a_pair_is_never_read_across_a_data_swap() {
+        let dir = std::env::temp_dir().join(format!("meshguard-reload-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        swap_to(&dir, 0);
+        for file in ["tls.crt", "tls.key"] {
+            symlink(Path::new("..data").join(file), dir.join(file)).expect("symlink");
+        }
+        let paths = vec![dir.join("tls.crt"), dir.join("tls.key")];
+        let done = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (dir, done) = (dir.clone(), done.clone());
+            std::thread::spawn(move || {
+                for n in 1..=1000 {
+                    swap_to(&dir, n);
+                }
+                done.store(true, Ordering::Release);
+            })
+        };
+        let mut read = 0;
+        while !done.load(Ordering::Acquire) {
+            if let Some(pair) = read_together(&paths) {
+                let crt = String::from_utf8_lossy(&pair[0]).replace("crt ", "");
+                let key = String::from_utf8_lossy(&pair[1]).replace("key ", "");
+                assert_eq!(crt, key, "one version of both files");
+                read += 1;
+            }
+        }
+        swapper.join().expect("swapper");
+        assert!(read > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -61,11 +61,13 @@ pub struct ServeOptions {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("{0}")]
+    // Transparent: `main` prints the error chain (`{:#}`), which would
+    // otherwise say each of these twice.
+    #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Namespaces(#[from] crate::namespaces::NamespaceFileError),
     #[error("cannot read {path}")]
     Read {
@@ -119,6 +121,10 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
         ),
     };
     metrics.config_loaded(Some(config_hash), tls::unix_now() as f64);
+    let static_namespaces = match &opts.namespaces {
+        Some(path) => Some(crate::namespaces::NamespaceMap::load(path)?),
+        None => None,
+    };
     let (pair, self_signed_ca) = match &opts.tls {
         Some((cert, key)) => (
             tls::load_pair(&read(cert)?, &read(key)?, tls::unix_now())?,
@@ -129,11 +135,13 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             (pair, Some(ca))
         }
     };
-    tracing::info!(not_after = pair.not_after, "serving certificate loaded");
-    metrics.certificate_loaded(Some(pair.not_after), false);
+    let not_after = pair.not_after;
     let resolver = Arc::new(Resolver::new(pair));
     let client_ca = opts.client_ca.as_ref().map(read).transpose()?;
     let server_config = tls::server_config(resolver.clone(), client_ca.as_deref())?;
+    // Logged once every piece of TLS (the client CA too) has been checked.
+    tracing::info!(not_after, "serving certificate loaded");
+    metrics.certificate_loaded(Some(not_after), false);
     // Both ports are taken before anything is written: a second `serve`
     // next to a running one fails here and leaves the running server's CA
     // file (which its clients trust) as it is.
@@ -145,8 +153,8 @@ pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     if let Some(ca) = &self_signed_ca {
         write_ca(&opts.ca_out, ca)?;
     }
-    let namespaces = match &opts.namespaces {
-        Some(path) => NamespaceView::Static(crate::namespaces::NamespaceMap::load(path)?),
+    let namespaces = match static_namespaces {
+        Some(map) => NamespaceView::Static(map),
         None => match crate::watch::cluster_client().await {
             Some(client) => NamespaceView::Cluster(crate::watch::ClusterView::start(client)),
             None => {

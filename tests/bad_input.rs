@@ -64,21 +64,49 @@ fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
     assert!(err(body.as_bytes()).contains("JSON"));
 }
 
+/// The decision as data: allowed, and (rule, action) of every finding.
+fn decided(object: &str) -> (bool, Vec<(String, String)>) {
+    let body = format!("{HEAD}{object}}}}}");
+    let r = review(body.as_bytes()).unwrap_or_else(|e| panic!("{object}: {e}"));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("response is JSON");
+    assert_eq!(v["response"]["uid"], "u1", "{object}");
+    let mut findings: Vec<(String, String)> = r
+        .decision
+        .findings
+        .iter()
+        .map(|f| (f.rule.to_string(), f.action.to_string()))
+        .collect();
+    findings.sort();
+    (r.decision.allowed(), findings)
+}
+
 #[test]
 fn objects_with_wrong_field_types_are_judged_as_if_the_fields_were_absent() {
-    let objects = [
-        r#"{"metadata":5,"spec":"x"}"#,
-        r#"{"metadata":{"labels":[1],"annotations":"a","ownerReferences":{"x":1}},"spec":{"template":[]}}"#,
-        r#"{"spec":{"template":{"metadata":{"labels":{"app":{"x":1}}},"spec":{"containers":"c","hostNetwork":"yes","securityContext":[]}}}}"#,
-        r#"{"spec":{"template":{"spec":{"containers":[null,5,{"name":7,"ports":[{"containerPort":"15001"},null],"securityContext":{"runAsUser":1337.5}}]}}}}"#,
-        r#"null"#,
-        r#"[]"#,
+    // (object with wrong types, the same object without those fields)
+    let pairs = [
+        (r#"{"metadata":5,"spec":"x"}"#, r#"{}"#),
+        (
+            r#"{"metadata":{"labels":[1],"annotations":"a","ownerReferences":{"x":1}},"spec":{"template":[]}}"#,
+            r#"{"metadata":{},"spec":{}}"#,
+        ),
+        (
+            r#"{"spec":{"template":{"metadata":{"labels":{"app":{"x":1}}},"spec":{"containers":"c","hostNetwork":"yes","securityContext":[]}}}}"#,
+            r#"{"spec":{"template":{"metadata":{"labels":{}},"spec":{}}}}"#,
+        ),
+        (
+            r#"{"spec":{"template":{"spec":{"serviceAccountName":7,"containers":[{"name":7,"ports":[{"containerPort":"15001"}],"securityContext":{"runAsUser":1337.5}}]}}}}"#,
+            r#"{"spec":{"template":{"spec":{"containers":[{"ports":[{}],"securityContext":{}}]}}}}"#,
+        ),
+        (
+            r#"{"spec":{"template":{"spec":{"containers":[null,5,{"name":"c"}]}}}}"#,
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"c"}]}}}}"#,
+        ),
+        (r#"null"#, r#"{}"#),
+        (r#"[]"#, r#"{}"#),
     ];
-    for object in objects {
-        let body = format!("{HEAD}{object}}}}}");
-        let r = review(body.as_bytes()).unwrap_or_else(|e| panic!("{object}: {e}"));
-        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("response is JSON");
-        assert_eq!(v["response"]["uid"], "u1", "{object}");
+    for (wrong, absent) in pairs {
+        let got = decided(wrong);
+        assert_eq!(got, decided(absent), "{wrong} is judged like {absent}");
     }
 }
 
@@ -174,10 +202,14 @@ fn documents_that_are_not_kubernetes_objects_are_skipped() {
     );
 }
 
-/// A fresh directory under the target dir (no temp-dir crate needed).
+/// A fresh directory under the target dir (no temp-dir crate needed),
+/// unique per call: process id and a counter, so two tests (threads of one
+/// `cargo test` process, or a name used twice) never share one.
 pub fn tempdir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{name}-{}", std::process::id()));
+        .join(format!("{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir

@@ -6,17 +6,24 @@ use crate::bad_input::tempdir;
 use crate::util::{meshguard, repo, stderr, stdout};
 
 #[test]
-fn rules_lists_every_rule() {
+fn rules_lists_every_rule_with_its_spec_name_and_default_action() {
     let out = meshguard(&["rules"], None);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    for r in &meshguard::rules::CATALOGUE {
-        assert!(
-            text.contains(r.id_str) && text.contains(r.name),
-            "{}",
-            r.id_str
-        );
-    }
+    let mut lines = text.lines();
+    assert!(lines.next().is_some_and(|h| h.starts_with("ID ")), "{text}");
+    let rows: Vec<(String, String, String)> = lines
+        .map(|l| {
+            let mut cols = l.split_whitespace();
+            let mut col = || cols.next().unwrap_or_default().to_owned();
+            (col(), col(), col())
+        })
+        .collect();
+    let spec: Vec<(String, String, String)> = crate::fixtures::SPEC_RULES
+        .iter()
+        .map(|(id, name, action)| (id.to_string(), name.to_string(), action.to_string()))
+        .collect();
+    assert_eq!(rows, spec, "SPEC section 4: ids, names, default actions");
 }
 
 #[test]
@@ -60,29 +67,66 @@ fn config_default_round_trips_through_config_check() {
 fn audit_exit_codes_follow_fail_on() {
     let bad = b"apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n  ports: [{port: 80}]\n";
     let warn_only = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: w\n  namespace: shop\n  labels: {sidecar.istio.io/inject: \"true\"}\nspec:\n  template:\n    metadata:\n      labels: {app: w, version: v1, sidecar.istio.io/inject: \"true\"}\n    spec:\n      serviceAccountName: w\n";
-    let ns = "--namespace-labels=shop=istio-injection=enabled";
+    assert_eq!(meshguard(&["audit", "-"], Some(bad)).status.code(), Some(1));
     assert_eq!(
-        meshguard(&["audit", "-", ns], Some(bad)).status.code(),
-        Some(1)
-    );
-    assert_eq!(
-        meshguard(&["audit", "-", ns, "--fail-on", "never"], Some(bad))
+        meshguard(&["audit", "-", "--fail-on", "never"], Some(bad))
             .status
             .code(),
         Some(0)
     );
     assert_eq!(
-        meshguard(&["audit", "-", ns], Some(warn_only))
-            .status
-            .code(),
+        meshguard(&["audit", "-"], Some(warn_only)).status.code(),
         Some(0)
     );
     assert_eq!(
-        meshguard(&["audit", "-", ns, "--fail-on", "warn"], Some(warn_only))
+        meshguard(&["audit", "-", "--fail-on", "warn"], Some(warn_only))
             .status
             .code(),
         Some(1)
     );
+    // --namespace-labels decides: the same workload in a namespace that
+    // disables injection is denied (MG103).
+    let disabled = meshguard(
+        &[
+            "audit",
+            "-",
+            "--format",
+            "json",
+            "--namespace-labels=shop=istio-injection=disabled",
+        ],
+        Some(warn_only),
+    );
+    assert_eq!(disabled.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&disabled.stdout).expect("json");
+    let denied: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["action"] == "deny")
+        .map(|f| f["rule"].as_str().expect("rule"))
+        .collect();
+    assert_eq!(denied, ["MG103"], "{v}");
+}
+
+#[test]
+fn objects_without_a_namespace_are_judged_in_default() {
+    // README, Decisions: where `kubectl apply` without `-n` puts them. The
+    // labels given for `default` decide; another namespace's do not.
+    let deployment = b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  template:\n    metadata:\n      labels: {app: w, version: v1, sidecar.istio.io/inject: \"true\"}\n    spec: {serviceAccountName: w}\n";
+    let judge = |labels: &str| {
+        let out = meshguard(
+            &["audit", "-", "--format", "json", labels],
+            Some(deployment),
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (out.status.code(), v)
+    };
+    let (code, v) = judge("--namespace-labels=default=istio-injection=disabled");
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["findings"][0]["rule"], "MG103");
+    assert_eq!(v["findings"][0]["namespace"], "default");
+    let (code, v) = judge("--namespace-labels=shop=istio-injection=disabled");
+    assert_eq!(code, Some(0), "{v}");
 }
 
 #[test]
@@ -150,6 +194,83 @@ fn audit_sarif_reports_every_finding_at_its_line_with_the_rule_catalogue() {
         })
         .collect();
     assert_eq!(fingerprints.len(), results.len(), "one alert per finding");
+    // Paths are relative to %SRCROOT%, the directory meshguard ran in.
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"].is_object(), "{run}");
+    for r in results {
+        let artifact = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(artifact["uriBaseId"], "%SRCROOT%");
+        assert!(!artifact["uri"].as_str().expect("uri").starts_with('/'));
+    }
+    // Rules carry their default level.
+    let level_of = |id: &str| {
+        rules.iter().find(|r| r["id"] == id).expect("rule")["defaultConfiguration"]["level"].clone()
+    };
+    assert_eq!(
+        (level_of("MG101"), level_of("MG409")),
+        ("error".into(), "warning".into())
+    );
+}
+
+/// SARIF results of `audit - --format sarif` for `input`: (rule, level,
+/// line, fingerprint).
+fn sarif_results(input: &[u8], extra: &[&str]) -> Vec<(String, String, u64, String)> {
+    let mut args = vec!["audit", "-", "--format", "sarif"];
+    args.extend_from_slice(extra);
+    let out = meshguard(&args, Some(input));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    v["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["ruleId"].as_str().expect("id").to_owned(),
+                r["level"].as_str().expect("level").to_owned(),
+                r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .expect("line"),
+                r["partialFingerprints"]["meshguardFinding/v1"]
+                    .as_str()
+                    .expect("fingerprint")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sarif_levels_follow_actions_and_fingerprints_survive_moved_lines() {
+    // MG201 (deny), MG403 (warn) and MG409 configured to audit.
+    let input = "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: shop}\nspec:\n  ports: [{port: 80}]\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d, namespace: shop}\nspec:\n  host: s\n  trafficPolicy: {connectionPool: {tcp: {maxConnections: 10}}}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: shop}\nspec:\n  hosts: [s]\n  http:\n  - route: [{destination: {host: s}}]\n";
+    let dir = crate::harness::scratch("sarif");
+    let config = dir.join("meshguard.yaml");
+    std::fs::write(&config, "rules:\n  MG409: {action: audit}\n").expect("write");
+    let config = ["--config", config.to_str().expect("utf-8")];
+    let first = sarif_results(input.as_bytes(), &config);
+    let levels: Vec<(&str, &str, u64)> = first
+        .iter()
+        .map(|(id, level, line, _)| (id.as_str(), level.as_str(), *line))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("MG201", "error", 1),
+            ("MG403", "warning", 7),
+            ("MG409", "note", 14)
+        ]
+    );
+    // The same run again, and the same objects three lines further down
+    // (a document added above them): the same alerts, at their new lines.
+    assert_eq!(sarif_results(input.as_bytes(), &config), first);
+    let moved = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: shop}}\n---\n{input}"
+    );
+    let after = sarif_results(moved.as_bytes(), &config);
+    assert_eq!(after.len(), first.len());
+    for (a, b) in first.iter().zip(&after) {
+        assert_eq!((&a.0, &a.3), (&b.0, &b.3), "fingerprint of {}", a.0);
+        assert_eq!(b.2, a.2 + 4, "{} moved down", a.0);
+    }
 }
 
 /// (tests, failures, errors) of `<testsuites>`, the failing case names, and

@@ -251,10 +251,14 @@ fn cluster_audit_without_a_cluster_is_a_clear_error() {
             home.display()
         )
     );
-    // A kubeconfig whose API server does not answer.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port");
+    // A kubeconfig whose API server does not answer: a port this test
+    // holds bound without listening, so connections are refused and no
+    // other process can take it meanwhile.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let closed = socket.local_addr().expect("port");
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
@@ -278,6 +282,7 @@ fn cluster_audit_without_a_cluster_is_a_clear_error() {
         err.contains("cannot reach a cluster") && err.lines().count() < 3,
         "{err}"
     );
+    drop(socket);
     let out = meshguard(&["audit", "--cluster", "examples/"], None);
     assert_eq!(
         out.status.code(),

@@ -297,11 +297,7 @@ fn webhook_configurations_are_safe_by_construction() {
             assert_eq!(h.versions, ["v1"], "{what}: v1 only");
             assert_eq!(h.side_effects, "None", "{what}");
             assert_eq!(h.match_policy.as_deref(), Some("Equivalent"), "{what}");
-            let timeout = h.timeout.expect("timeoutSeconds set");
-            assert!(
-                (1..=5).contains(&timeout),
-                "{what}: timeout {timeout}s is small"
-            );
+            assert_eq!(h.timeout, Some(3), "{what}: timeoutSeconds (README: 3)");
             let expected_path = if h.name.contains(".mutate.") {
                 "/mutate"
             } else {
@@ -512,12 +508,16 @@ fn the_deployment_matches_what_meshguard_serve_serves() {
             .parse::<i64>()
             .expect("seconds")
     });
+    // README: a 5 s preStop pause (traffic moves away before SIGTERM), a
+    // 20 s drain, a 30 s termination grace period.
     let pre_stop = container
         .lifecycle
         .as_ref()
         .and_then(|l| l.pre_stop.as_ref())
         .and_then(|h| h.sleep.as_ref())
-        .map_or(0, |s| s.seconds);
+        .map(|s| s.seconds)
+        .expect("a preStop sleep");
+    assert_eq!((pre_stop, drain, grace), (5, 20, 30));
     assert!(
         grace > pre_stop + drain,
         "terminationGracePeriodSeconds {grace} > preStop {pre_stop} + drain {drain}"
@@ -841,13 +841,56 @@ fn certs_issue_a_serving_certificate_for_the_service_and_never_overwrite() {
         (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86_400;
     assert!((30..=31).contains(&days), "{days} days");
 
-    // The patch carries the CA.
+    // The patch carries the CA, as kustomize reads it: every webhook of
+    // both configurations, by name, with caBundle = base64(ca.crt).
     let ca = std::fs::read(dir.join("ca.crt")).expect("ca");
     let patch = std::fs::read_to_string(dir.join("webhook-ca-patch.yaml")).expect("patch");
-    assert_eq!(
-        patch,
-        certs::ca_patch(std::str::from_utf8(&ca).expect("utf-8"))
-    );
+    let bundle = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&ca)
+    };
+    let docs: Vec<Value> = meshguard::documents::split(&patch)
+        .expect("the patch is YAML")
+        .into_iter()
+        .map(|d| d.value)
+        .collect();
+    let patched: BTreeSet<(String, String)> = docs
+        .iter()
+        .flat_map(|d| {
+            assert_eq!(d["metadata"]["name"], "meshguard", "{d}");
+            d["webhooks"]
+                .as_array()
+                .expect("webhooks")
+                .iter()
+                .map(|w| {
+                    assert_eq!(w["clientConfig"]["caBundle"], bundle.as_str(), "{w}");
+                    (
+                        d["kind"].as_str().expect("kind").to_owned(),
+                        w["name"].as_str().expect("name").to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let rendered = render(&repo("deploy/base"));
+    let hooks_of = |kind: &str| -> Vec<(String, String)> {
+        of_kind(&rendered, kind)[0]["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .map(|w| {
+                (
+                    kind.to_owned(),
+                    w["name"].as_str().expect("name").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut want: BTreeSet<(String, String)> = hooks_of("ValidatingWebhookConfiguration")
+        .into_iter()
+        .collect();
+    want.extend(hooks_of("MutatingWebhookConfiguration"));
+    assert_eq!(patched, want, "every webhook of deploy/base, by name");
 
     // A server with the pair is trusted through that CA, under the Service's
     // names (rustls verifies the chain and the name).

@@ -19,8 +19,24 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// Polls `f` until it returns `Some`, for at most `limit`.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+/// How long a test waits for one reply before it fails instead of hanging
+/// (nextest's slow-timeout in `.config/nextest.toml` bounds the whole test).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Polls `f` until it returns `Some`, for at most `limit` (blocking: for
+/// plain `#[test]`s; tokio tests use `eventually`).
+pub fn wait_for<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    // Called from a tokio test (starting a server, say), the wait gives its
+    // worker's other tasks to the runtime first.
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| poll_blocking(limit, f))
+        }
+        _ => poll_blocking(limit, f),
+    }
+}
+
+fn poll_blocking<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -30,6 +46,22 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`, sleeping on the
+/// tokio timer between tries (a blocking sleep would hold one of the test
+/// runtime's two workers).
+pub async fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -53,7 +85,12 @@ impl Server {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshguard"));
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--log-format") {
+                &[][..]
+            } else {
+                &["--log-format", "json"][..]
+            })
             .args(args)
             .args(if args.contains(&"--metrics-listen") {
                 &[][..]
@@ -70,8 +107,13 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // An empty value removes the variable (the binary's own default).
         for (k, v) in env {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let mut child = cmd.spawn().expect("meshguard serve starts");
         let stderr = child.stderr.take().expect("stderr");
@@ -108,11 +150,16 @@ impl Server {
         self.logs.lock().expect("logs").join("\n")
     }
 
-    /// The value of `field` in the first JSON log line whose message
-    /// starts with `message`.
+    /// The value of `field` in the first log line whose message starts with
+    /// `message` (JSON lines, or `--log-format plain`'s `field=value`).
     pub fn log_field(&self, message: &str, field: &str) -> Option<String> {
         let logs = self.logs.lock().expect("logs");
         logs.iter().find_map(|line| {
+            if !line.starts_with('{') {
+                let (_, rest) = line.split_once(&format!(": {message}"))?;
+                let (_, value) = rest.split_once(&format!(" {field}="))?;
+                return value.split_whitespace().next().map(str::to_owned);
+            }
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
             let fields = v.get("fields")?;
             if !fields.get("message")?.as_str()?.starts_with(message) {
@@ -126,13 +173,23 @@ impl Server {
         })
     }
 
-    pub fn count_logs(&self, message: &str) -> usize {
+    /// The `fields` of every JSON log line whose message starts with
+    /// `message`, in order.
+    pub fn log_events(&self, message: &str) -> Vec<serde_json::Value> {
         self.logs
             .lock()
             .expect("logs")
             .iter()
-            .filter(|l| l.contains(message))
-            .count()
+            .filter_map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                let fields = v.get("fields")?;
+                fields
+                    .get("message")?
+                    .as_str()?
+                    .starts_with(message)
+                    .then(|| fields.clone())
+            })
+            .collect()
     }
 
     /// `GET /metrics` on the plain-HTTP metrics listener: the content type
@@ -154,9 +211,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends a signal (`TERM`, `INT`) and waits for the exit status.
+    pub fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -167,7 +229,7 @@ impl Server {
             }
             if start.elapsed() > Duration::from_secs(30) {
                 let _ = child.kill();
-                panic!("server did not exit after SIGTERM");
+                panic!("server did not exit after SIG{signal}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -217,7 +279,8 @@ pub fn client_config(
 /// A plain-HTTP GET with `Connection: close`: the whole reply as text.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -246,9 +309,14 @@ pub async fn connect_as(
     config: Arc<ClientConfig>,
     name: &'static str,
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from(name).map_err(std::io::Error::other)?;
-    TlsConnector::from(config).connect(name, tcp).await
+    let connect = async {
+        let tcp = TcpStream::connect(addr).await?;
+        TlsConnector::from(config).connect(name, tcp).await
+    };
+    tokio::time::timeout(REPLY_TIMEOUT, connect)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS connect timed out"))?
 }
 
 /// A keep-alive HTTP connection (HTTP/2 when ALPN chose it).
@@ -303,7 +371,15 @@ impl Conn {
         }
     }
 
+    /// Sends a request and reads the whole reply; a server that does not
+    /// answer within `REPLY_TIMEOUT` fails the test instead of hanging it.
     pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
+        tokio::time::timeout(REPLY_TIMEOUT, self.send_unbounded(req))
+            .await
+            .unwrap_or_else(|_| panic!("no reply within {REPLY_TIMEOUT:?}"))
+    }
+
+    async fn send_unbounded(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
         let resp = match self {
             Conn::H1(s) => {
                 s.ready().await?;

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Conn, Server, client_config, http_get, post, read_ca, scratch, wait_for};
+use crate::harness::{
+    Conn, Server, client_config, eventually, http_get, post, read_ca, scratch, wait_for,
+};
 use crate::util::{data, repo};
 
 /// What the test sends: (webhook path, review file, times).
@@ -179,7 +181,55 @@ async fn metrics_count_exactly_what_was_sent() {
         .sum();
     assert_eq!(sum, TOTAL as f64, "{text}");
     assert!(text.contains("meshguard_build_info{version=\""), "{text}");
-    assert!(text.contains("meshguard_config_info{hash=\""), "{text}");
+    // Without --config, the hash is the built-in default's (README:
+    // 64-bit FNV-1a of the file), and it is the only one.
+    let hash = crate::util::fnv1a64(meshguard::config::DEFAULT_YAML.as_bytes());
+    let info: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("meshguard_config_info{"))
+        .collect();
+    assert_eq!(
+        info,
+        [format!("meshguard_config_info{{hash=\"{hash}\"}} 1")]
+    );
+    assert_buckets(&text);
+}
+
+/// The request-duration histogram has the documented buckets (50 us to
+/// 10 s, sub-millisecond ones first), cumulative counts that never
+/// decrease, and `+Inf` equal to the count.
+fn assert_buckets(text: &str) {
+    const BOUNDS: [f64; 17] = [
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    for webhook in ["validate", "mutate"] {
+        let suffix = format!("\",webhook=\"{webhook}\"}} ");
+        let buckets: Vec<(String, f64)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("meshguard_request_duration_seconds_bucket{le=\""))
+            .filter_map(|rest| rest.split_once(suffix.as_str()))
+            .map(|(le, count)| (le.to_owned(), count.parse().expect("count")))
+            .collect();
+        let les: Vec<&str> = buckets.iter().map(|(le, _)| le.as_str()).collect();
+        let (inf, finite) = les.split_last().expect("buckets");
+        assert_eq!(*inf, "+Inf", "{webhook}: {les:?}");
+        let finite: Vec<f64> = finite.iter().map(|le| le.parse().expect("bound")).collect();
+        assert_eq!(finite, BOUNDS, "{webhook}");
+        assert!(
+            buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+            "{webhook}: cumulative {buckets:?}"
+        );
+        let count = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "meshguard_request_duration_seconds_count{{webhook=\"{webhook}\"}} "
+                ))
+            })
+            .expect("count");
+        assert_eq!(buckets.last().map(|b| b.1), count.parse().ok(), "{webhook}");
+    }
 }
 
 /// The metric names a `/metrics` text defines, with the sample suffixes of
@@ -298,12 +348,30 @@ impl Prometheus {
             ),
         )
         .expect("write config");
-        // A free port: bound, read, released (Prometheus binds it next).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        // Prometheus cannot report an ephemeral port, so the test picks a
+        // free one, releases it and lets Prometheus bind it; another process
+        // may take it meanwhile, so a start whose bind failed is retried
+        // with a new port.
+        for attempt in 1..=5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            match Prometheus::start_on(&dir, &config, addr) {
+                Some(p) => return p,
+                None => eprintln!("prometheus could not bind {addr} (attempt {attempt})"),
+            }
+        }
+        panic!(
+            "prometheus did not start:\n{}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts Prometheus on `addr`: `None` when it exits because the port
+    /// is taken.
+    fn start_on(dir: &Path, config: &Path, addr: SocketAddr) -> Option<Prometheus> {
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
@@ -317,20 +385,23 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .expect("prometheus is installed (.ci/run installs Debian's prometheus package)");
-        let prometheus = Prometheus { child, addr };
+        let mut prometheus = Prometheus { child, addr };
         let ready = wait_for(Duration::from_secs(60), || {
+            if let Ok(Some(_)) = prometheus.child.try_wait() {
+                return Some(false);
+            }
             std::net::TcpStream::connect(addr).ok().and_then(|_| {
                 http_get(addr, "/-/ready")
                     .starts_with("HTTP/1.1 200")
-                    .then_some(())
+                    .then_some(true)
             })
         });
-        assert!(
-            ready.is_some(),
-            "prometheus did not get ready:\n{}",
-            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-        );
-        prometheus
+        let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
+        match ready {
+            Some(true) => Some(prometheus),
+            Some(false) if log.contains("address already in use") => None,
+            _ => panic!("prometheus did not get ready:\n{log}"),
+        }
     }
 
     /// The value of an instant query's single result, if it has one.
@@ -358,30 +429,34 @@ impl Prometheus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_what_the_server_counted() {
     let (server, tls) = start("metrics-prometheus");
-    let prometheus = Prometheus::start("prometheus", server.metrics_addr.expect("metrics"));
+    let target = server.metrics_addr.expect("metrics");
+    let prometheus = tokio::task::block_in_place(|| Prometheus::start("prometheus", target));
     // A first scrape before the requests, so that rates see them arrive.
-    let up = wait_for(Duration::from_secs(60), || {
+    let up = eventually(Duration::from_secs(60), || {
         prometheus
             .query(r#"up{job="meshguard"}"#)
             .filter(|v| *v == 1.0)
-    });
+    })
+    .await;
     assert_eq!(up, Some(1.0), "Prometheus scrapes meshguard");
     send_known_requests(&server, tls).await;
-    let total = wait_for(Duration::from_secs(60), || {
+    let total = eventually(Duration::from_secs(60), || {
         prometheus
             .query("sum(meshguard_requests_total)")
             .filter(|v| *v == TOTAL as f64)
-    });
+    })
+    .await;
     assert_eq!(total, Some(TOTAL as f64), "Prometheus saw every request");
     let denied = prometheus.query(r#"sum(meshguard_violations_total{action="deny"})"#);
     assert_eq!(denied, Some(3.0));
-    let p99 = wait_for(Duration::from_secs(60), || {
-        prometheus
-            .query("histogram_quantile(0.99, sum by (le) (rate(meshguard_request_duration_seconds_bucket[1m])))")
-            .filter(|v| v.is_finite())
-    });
-    let p99 = p99.expect("histogram_quantile returns a number");
-    // meshguard answers in microseconds: even a debug build on a busy CI
-    // machine stays far below the 100 ms of the latency alert.
-    assert!(p99 > 0.0 && p99 < 0.1, "p99 {p99}");
+    // The histogram as Prometheus stores it: every request observed once,
+    // in 18 buckets per webhook (17 bounds and +Inf). No latency bound is
+    // asserted: a loaded CI machine decides those, not meshguard.
+    let observed = prometheus.query("sum(meshguard_request_duration_seconds_count)");
+    assert_eq!(observed, Some(TOTAL as f64));
+    let buckets =
+        prometheus.query(r#"count(meshguard_request_duration_seconds_bucket{webhook="validate"})"#);
+    assert_eq!(buckets, Some(18.0));
+    let all = prometheus.query(r#"sum(meshguard_request_duration_seconds_bucket{le="+Inf"})"#);
+    assert_eq!(all, Some(TOTAL as f64));
 }

@@ -162,13 +162,14 @@ fn namespace_mode_caps_every_rule() {
     let misplaced = format!(
         r#"{{"metadata":{{"name":"w","labels":{{"sidecar.istio.io/inject":"true"}}}},"spec":{{"template":{{"metadata":{{"labels":{{{GOOD_LABELS}}}}},"spec":{{{GOOD_SPEC}}}}}}}}}"#
     );
-    let (_, warn, _) = Case::new(Kind::Deployment, &misplaced)
-        .ns(&[
-            ("istio-injection", "enabled"),
-            ("meshguard.io/mode", "audit"),
-        ])
-        .judge();
-    assert!(warn.is_empty());
+    let misplaced_in = |mode: &'static str| {
+        let leaked: &'static [(&str, &str)] = Box::leak(
+            vec![("istio-injection", "enabled"), ("meshguard.io/mode", mode)].into_boxed_slice(),
+        );
+        Case::new(Kind::Deployment, &misplaced).ns(leaked).judge()
+    };
+    assert_eq!(misplaced_in("enforce"), (vec![], vec![MG108], vec![]));
+    assert_eq!(misplaced_in("audit"), (vec![], vec![], vec![MG108]));
     let off = Case::new(Kind::Deployment, &json)
         .ns(&[("meshguard.io/mode", "off")])
         .run(Webhook::Mutate);
@@ -261,22 +262,60 @@ fn ratcheting_of_namespaces_uses_the_old_labels() {
 
 #[test]
 fn exemptions_switch_rules_off_for_matching_objects() {
-    let json = no_service_account();
-    let exempt = |ns: &str, name: &str, rules: Vec<meshguard::rules::RuleId>| Exemption {
-        namespace: Some(ns.into()),
-        kind: Some(Kind::Deployment),
-        name: Some(name.into()),
-        rules,
-        reason: "migrating".into(),
+    // Breaks MG101 and MG107: each case differs from a matching exemption
+    // in one respect only, so each shows one reason to apply or not.
+    let json = deployment(
+        GOOD_LABELS,
+        "",
+        r#""containers":[{"name":"c","ports":[{"containerPort":15001}]}]"#,
+    );
+    let exempt = |ns: &str, name: &str, rules: &str| {
+        let yaml = format!(
+            "exemptions:\n  - {{namespace: {ns}, kind: Deployment, name: \"{name}\", rules: {rules}, reason: migrating}}\n"
+        );
+        meshguard::config::Config::parse(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"))
     };
-    let case = Case::new(Kind::Deployment, &json)
-        .config(|c| c.exemptions.push(exempt("shop", "ca*", vec![MG101])));
-    assert!(case.fired().is_empty());
-    let case = Case::new(Kind::Deployment, &json)
-        .config(|c| c.exemptions.push(exempt("shop", "web-*", vec![MG101])));
-    assert_eq!(case.fired(), vec![MG101]);
-    let case = Case::new(Kind::Deployment, &json)
-        .config(|c| c.exemptions.push(exempt("other", "*", vec![])));
+    let fired = |config: meshguard::config::Config| {
+        let mut case = Case::new(Kind::Deployment, &json);
+        case.config = config;
+        case.fired()
+    };
+    assert_eq!(
+        fired(meshguard::config::Config::default()),
+        vec![MG101, MG107]
+    );
+    // Matching object, one rule listed: only that rule is off.
+    assert_eq!(fired(exempt("shop", "ca*", "[MG101]")), vec![MG107]);
+    // `*` is every rule, also next to an id.
+    assert_eq!(fired(exempt("shop", "ca*", "[\"*\"]")), vec![]);
+    assert_eq!(fired(exempt("shop", "ca*", "[MG101, \"*\"]")), vec![]);
+    // The name does not match.
+    assert_eq!(
+        fired(exempt("shop", "web-*", "[\"*\"]")),
+        vec![MG101, MG107]
+    );
+    // The namespace does not match.
+    assert_eq!(fired(exempt("other", "*", "[\"*\"]")), vec![MG101, MG107]);
+    // An empty list is refused: it would silently exempt every rule.
+    let err = meshguard::config::Config::parse(
+        "exemptions:\n  - {namespace: shop, rules: [], reason: migrating}\n",
+    )
+    .expect_err("rules: [] is refused");
+    assert!(
+        err.to_string()
+            .contains("exemptions[0].rules: lists no rule"),
+        "{err}"
+    );
+    // The engine-level exemption, as the config builds it.
+    let case = Case::new(Kind::Deployment, &json).config(|c| {
+        c.exemptions.push(Exemption {
+            namespace: Some("shop".into()),
+            kind: Some(Kind::Deployment),
+            name: None,
+            rules: vec![MG107],
+            reason: "migrating".into(),
+        })
+    });
     assert_eq!(case.fired(), vec![MG101]);
 }
 

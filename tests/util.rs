@@ -56,6 +56,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// 64-bit FNV-1a of `bytes`, in hex: how README says `config_info{hash}`
+/// is computed (written here from the FNV definition, not taken from src).
+pub fn fnv1a64(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Namespace labels from `(key, value)` pairs.
 pub fn labels(pairs: &[(&'static str, &'static str)]) -> Labels<'static> {
     Labels::from_pairs(pairs.iter().copied())
