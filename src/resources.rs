@@ -22,16 +22,28 @@ impl Resource {
         }
     }
 
-    /// A cluster-wide API of this resource at `version`.
-    pub fn api(&self, client: &kube::Client, version: &str) -> kube::Api<kube::api::DynamicObject> {
-        let resource = kube::api::ApiResource {
+    fn api_resource(&self, version: &str) -> kube::api::ApiResource {
+        kube::api::ApiResource {
             group: self.group.to_owned(),
             version: version.to_owned(),
             api_version: self.api_version(version),
             kind: self.kind.to_owned(),
             plural: self.plural.to_owned(),
-        };
-        kube::Api::all_with(client.clone(), &resource)
+        }
+    }
+
+    /// A cluster-wide API of this resource at `version`.
+    pub fn api(&self, client: &kube::Client, version: &str) -> kube::Api<kube::api::DynamicObject> {
+        kube::Api::all_with(client.clone(), &self.api_resource(version))
+    }
+
+    /// The same API reading metadata only (`PartialObjectMetadata`).
+    pub fn metadata_api(
+        &self,
+        client: &kube::Client,
+        version: &str,
+    ) -> kube::Api<kube::core::PartialObjectMeta<kube::api::DynamicObject>> {
+        kube::Api::all_with(client.clone(), &self.api_resource(version))
     }
 
     /// `plural.group` (`plural` for the core group), as RBAC names it.

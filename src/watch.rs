@@ -20,8 +20,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::ListParams;
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
@@ -104,7 +106,10 @@ pub struct ClusterView {
     map: RwLock<NamespaceMap>,
     synced: AtomicBool,
     restarts: AtomicU64,
+    /// For the one GET of a namespace missing from the view.
     api: Api<Namespace>,
+    /// The watch: labels are all it needs, so it reads metadata only.
+    metadata_api: Api<PartialObjectMeta<Namespace>>,
     mesh: RwLock<MeshIndex>,
     /// Watches of the index (the namespace watch included) that have not
     /// finished their first list.
@@ -125,6 +130,7 @@ impl ClusterView {
             synced: AtomicBool::new(false),
             restarts: AtomicU64::new(0),
             api: Api::all(client.clone()),
+            metadata_api: Api::all(client.clone()),
             mesh: RwLock::new(MeshIndex::new(Coverage::Cluster)),
             unsynced: AtomicUsize::new(indexed.len() + 1),
             revision: AtomicU64::new(0),
@@ -174,16 +180,16 @@ impl ClusterView {
                     // Forbidden or unreachable: the watch retries with
                     // backoff, and the index stays unsynced meanwhile.
                     tracing::warn!(resource = %name, error = %e, "cannot list for the mesh index; retrying");
-                    chosen = Some(api);
+                    chosen = Some((api, version));
                     break;
                 }
                 Ok(_) => {
-                    chosen = Some(api);
+                    chosen = Some((api, version));
                     break;
                 }
             }
         }
-        let Some(api) = chosen else {
+        let Some((api, version)) = chosen else {
             tracing::debug!(resource = %name, "not served by this cluster: empty in the mesh index");
             self.watch_synced(&name);
             return;
@@ -197,7 +203,29 @@ impl ClusterView {
             self.watch_synced(&name);
             return;
         };
-        let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+        // Metadata-only where the name is all the index keeps.
+        let config = watcher::Config::default();
+        if metadata_only(kind) {
+            let api = resource.metadata_api(&client, version);
+            let stream = watcher::watcher(api, config).default_backoff();
+            self.follow(kind, &name, stream).await;
+        } else {
+            let stream = watcher::watcher(api, config).default_backoff();
+            self.follow(kind, &name, stream).await;
+        }
+    }
+
+    /// Applies one kind's watch events to the index: a (re-)list replaces
+    /// the kind's entries whole, so objects deleted while the watch was down
+    /// disappear.
+    async fn follow<T>(
+        &self,
+        kind: Kind,
+        name: &str,
+        stream: impl futures::Stream<Item = Result<Event<T>, watcher::Error>>,
+    ) where
+        T: serde::Serialize + kube::Resource,
+    {
         let mut stream = std::pin::pin!(stream);
         let mut relist: Option<Vec<Indexed>> = None;
         let mut first = true;
@@ -214,15 +242,15 @@ impl ClusterView {
                         self.update_mesh(|m| m.reset_kind(kind, list));
                     }
                     if std::mem::take(&mut first) {
-                        self.watch_synced(&name);
+                        self.watch_synced(name);
                     }
                 }
                 Ok(Event::Apply(object)) => match indexed(kind, &object) {
                     Some(i) => self.update_mesh(|m| m.insert(i)),
                     // No longer indexed (say, now owned by a controller).
-                    None => self.delete(kind, &object),
+                    None => self.delete(kind, object.meta()),
                 },
-                Ok(Event::Delete(object)) => self.delete(kind, &object),
+                Ok(Event::Delete(object)) => self.delete(kind, object.meta()),
                 Err(e) => {
                     self.mesh_restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(resource = %name, error = %e, "mesh index watch failed; retrying with backoff");
@@ -231,9 +259,9 @@ impl ClusterView {
         }
     }
 
-    fn delete(&self, kind: Kind, object: &DynamicObject) {
-        let ns = object.metadata.namespace.as_deref().unwrap_or("default");
-        if let Some(name) = object.metadata.name.as_deref() {
+    fn delete(&self, kind: Kind, meta: &ObjectMeta) {
+        let ns = meta.namespace.as_deref().unwrap_or("default");
+        if let Some(name) = meta.name.as_deref() {
             self.update_mesh(|m| m.delete(kind, ns, name));
         }
     }
@@ -285,7 +313,7 @@ impl ClusterView {
         }
         match tokio::time::timeout(FETCH_TIMEOUT, self.api.get_opt(namespace)).await {
             Ok(Ok(Some(ns))) => {
-                let labels = labels_of(&ns);
+                let labels = labels_of(&ns.metadata);
                 self.write().insert(namespace, labels);
                 self.labels(namespace)
             }
@@ -302,8 +330,8 @@ impl ClusterView {
     }
 
     async fn run(self: Arc<Self>) {
-        let stream =
-            watcher::watcher(self.api.clone(), watcher::Config::default()).default_backoff();
+        let stream = watcher::watcher(self.metadata_api.clone(), watcher::Config::default())
+            .default_backoff();
         let mut stream = std::pin::pin!(stream);
         // A (re-)list builds a fresh map, swapped in whole when complete, so
         // namespaces deleted while the watch was down disappear.
@@ -315,7 +343,7 @@ impl ClusterView {
                 Ok(Event::InitApply(ns)) => {
                     if let (Some(map), Some(name)) = (relist.as_mut(), ns.metadata.name.as_deref())
                     {
-                        map.insert(name, labels_of(&ns));
+                        map.insert(name, labels_of(&ns.metadata));
                     }
                 }
                 Ok(Event::InitDone) => {
@@ -336,7 +364,7 @@ impl ClusterView {
                 }
                 Ok(Event::Apply(ns)) => {
                     if let Some(name) = ns.metadata.name.as_deref() {
-                        let labels = labels_of(&ns);
+                        let labels = labels_of(&ns.metadata);
                         tracing::debug!(namespace = name, labels = ?labels, "namespace view updated");
                         let mut map = self.write();
                         map.insert(name, labels);
@@ -372,17 +400,25 @@ fn namespace_entry(name: &str, map: &NamespaceMap) -> Option<Indexed> {
     })
 }
 
-/// A watched object as the index reads it.
-fn indexed(kind: Kind, object: &DynamicObject) -> Option<Indexed> {
+/// Kinds of which the index keeps the name only: their watches fetch
+/// metadata alone.
+fn metadata_only(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::ServiceAccount | Kind::Gateway | Kind::KubeGateway
+    )
+}
+
+/// A watched object (whole, or its metadata) as the index reads it.
+fn indexed(kind: Kind, object: &impl serde::Serialize) -> Option<Indexed> {
     let value = serde_json::to_value(object).ok()?;
     let object = Object::read(kind, &value).ok()?;
     Indexed::of(&object)
 }
 
-fn labels_of(ns: &Namespace) -> Labels<'static> {
+fn labels_of(meta: &ObjectMeta) -> Labels<'static> {
     Labels::from_pairs(
-        ns.metadata
-            .labels
+        meta.labels
             .iter()
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone())),

@@ -35,6 +35,9 @@ pub struct FakeApi {
     pub addr: SocketAddr,
     /// The paths asked for, in order.
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// The paths asked for with `Accept: ...;as=PartialObjectMetadata...`
+    /// (metadata-only lists and watches), in order.
+    pub metadata_requests: Arc<Mutex<Vec<String>>>,
 }
 
 type Handler = dyn Fn(&str, &str) -> Answer + Send + Sync;
@@ -45,14 +48,21 @@ impl FakeApi {
         let addr = listener.local_addr().expect("addr");
         let handler: Arc<Handler> = Arc::new(handler);
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let metadata_requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
+        let metadata_log = metadata_requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (handler, log) = (handler.clone(), log.clone());
-                std::thread::spawn(move || serve(stream, &*handler, &log));
+                let (handler, log, metadata_log) =
+                    (handler.clone(), log.clone(), metadata_log.clone());
+                std::thread::spawn(move || serve(stream, &*handler, &log, &metadata_log));
             }
         });
-        FakeApi { addr, requests }
+        FakeApi {
+            addr,
+            requests,
+            metadata_requests,
+        }
     }
 
     /// A kubeconfig in `dir` that points at this endpoint.
@@ -70,18 +80,27 @@ impl FakeApi {
     }
 }
 
-fn serve(mut stream: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>) {
+fn serve(
+    mut stream: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<String>>,
+    metadata_log: &Mutex<Vec<String>>,
+) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     loop {
         let mut request_line = String::new();
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
             return;
         }
+        let mut metadata_only = false;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
                 break;
             }
+            let lower = header.to_ascii_lowercase();
+            metadata_only |=
+                lower.starts_with("accept:") && lower.contains("as=partialobjectmetadata");
         }
         let target = request_line
             .split_whitespace()
@@ -90,6 +109,9 @@ fn serve(mut stream: TcpStream, handler: &Handler, log: &Mutex<Vec<String>>) {
             .to_owned();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         log.lock().expect("log").push(path.to_owned());
+        if metadata_only {
+            metadata_log.lock().expect("log").push(target.clone());
+        }
         let answer = if path == "/version" {
             Answer::Json(
                 200,
