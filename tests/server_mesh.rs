@@ -228,7 +228,38 @@ async fn mg5xx_wait_for_the_index_and_the_gauges_follow_the_watches() {
     // Synced: the one workload is encrypted (mesh-wide STRICT) and open.
     mesh.release.store(true, Ordering::SeqCst);
     wait_metric(&server, "meshguard_mesh_index_synced", Some("1")).await;
-    wait_metric(&server, STRICT_OPEN, Some("1")).await;
+    let text = wait_metric(&server, STRICT_OPEN, Some("1")).await;
+    // The monitoring uses the mesh gauges as a synced server exports them.
+    let defined = crate::metrics::defined_names(&text);
+    for file in [
+        "grafana-dashboard.json",
+        "alerts.yaml",
+        "prometheusrule.yaml",
+    ] {
+        let used = crate::metrics::used_names(&crate::util::repo("deploy/monitoring").join(file));
+        let mesh: Vec<_> = used
+            .iter()
+            .filter(|n| n.starts_with("meshguard_mesh_"))
+            .collect();
+        assert!(!mesh.is_empty(), "{file} uses the mesh gauges");
+        for name in mesh {
+            assert!(defined.contains(name), "{file} uses {name}:\n{defined:?}");
+        }
+    }
+    // Namespaces (labels) are watched as metadata only; workloads whole.
+    let metadata: Vec<String> = mesh.api.metadata_requests.lock().expect("log").clone();
+    assert!(
+        metadata
+            .iter()
+            .any(|t| t.starts_with("/api/v1/namespaces?") && t.contains("watch=true")),
+        "{metadata:?}"
+    );
+    assert!(
+        !metadata
+            .iter()
+            .any(|t| t.starts_with("/apis/apps/v1/deployments?") && !t.contains("limit=1")),
+        "{metadata:?}"
+    );
     let reply = conn
         .post("/validate", canary_review())
         .await
