@@ -257,3 +257,84 @@ impl<'de> Visitor<'de> for MaybeObject {
         Object::read(self.0, d).map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::admission::{ReviewError, parse};
+
+    const DEPLOYMENT: &str = r#"{"group":"apps","version":"v1","kind":"Deployment"}"#;
+
+    fn review(request: &str) -> String {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+        )
+    }
+
+    fn object_name(body: &str) -> Option<String> {
+        let parsed = parse(body.as_bytes()).expect("parses");
+        parsed.object.map(|o| o.name().to_owned())
+    }
+
+    #[test]
+    fn reads_the_object_whichever_comes_first_kind_or_object() {
+        let object = r#"{"metadata":{"name":"web"}}"#;
+        let kind_first = review(&format!(
+            r#"{{"uid":"u","kind":{DEPLOYMENT},"operation":"CREATE","object":{object}}}"#
+        ));
+        let object_first = review(&format!(
+            r#"{{"object":{object},"uid":"u","kind":{DEPLOYMENT},"operation":"CREATE"}}"#
+        ));
+        assert_eq!(object_name(&kind_first).as_deref(), Some("web"));
+        assert_eq!(object_name(&object_first).as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn a_subresource_named_after_the_object_drops_it() {
+        let body = review(&format!(
+            r#"{{"uid":"u","kind":{DEPLOYMENT},"operation":"UPDATE","object":{{"metadata":{{"name":"web"}}}},"subResource":"scale"}}"#
+        ));
+        assert_eq!(object_name(&body), None);
+        // Even one the object reader would refuse: it is never judged.
+        let body = review(&format!(
+            r#"{{"uid":"u","kind":{DEPLOYMENT},"operation":"UPDATE","object":{{"metadata":{{}},"metadata":{{}}}},"subResource":"status"}}"#
+        ));
+        assert_eq!(object_name(&body), None);
+    }
+
+    #[test]
+    fn a_bad_object_gets_the_reference_readers_message() {
+        let body = review(&format!(
+            r#"{{"uid":"u","kind":{DEPLOYMENT},"operation":"CREATE","object":{{"metadata":{{}},"metadata":{{}}}}}}"#
+        ));
+        let err = parse(body.as_bytes()).expect_err("duplicate metadata");
+        assert!(matches!(err, ReviewError::Object(_)), "{err}");
+        // Positions are inside the object, as they always were.
+        assert_eq!(
+            err.to_string(),
+            "request.object is not a valid object: duplicate field `metadata` at line 1 column 25"
+        );
+    }
+
+    #[test]
+    fn bad_requests_get_the_reference_readers_messages() {
+        let cases = [
+            (
+                r#""x""#,
+                "invalid type: string \"x\", expected struct RequestIn",
+            ),
+            (
+                "[]",
+                "invalid length 0, expected struct RequestIn with 8 elements",
+            ),
+            (
+                r#"{"uid":5}"#,
+                "invalid type: integer `5`, expected a string",
+            ),
+            (r#"{"uid":"a","uid":"b"}"#, "duplicate field `uid`"),
+        ];
+        for (request, message) in cases {
+            let err = parse(review(request).as_bytes()).expect_err(request);
+            assert!(err.to_string().contains(message), "{request}: {err}");
+        }
+    }
+}
