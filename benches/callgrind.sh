@@ -19,7 +19,7 @@ command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq 
 command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client) >/dev/null
 bin=${MESHGUARD_BIN:-./target/release/meshguard}
 [ -n "${MESHGUARD_BIN:-}" ] || cargo build --release --locked -q
-cargo build --release -q --manifest-path ../shared/bench/floor/Cargo.toml --target-dir target/floor
+cargo build --release -q --manifest-path "${FLOOR_DIR:-../shared/bench/floor}/Cargo.toml" --target-dir target/floor
 
 work=$(mktemp -d)
 pid=

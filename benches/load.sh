@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of `meshguard serve` against the TLS floor (run by hand, not
-# by CI). The floor (../shared/bench/floor, built into target/floor) is an
-# HTTPS server that reads the body and sends a fixed AdmissionReview reply:
+# by CI). The floor (../shared/bench/floor or $FLOOR_DIR, built into
+# target/floor) is an HTTPS server that reads the body and sends a fixed
+# AdmissionReview reply:
 # the least work any webhook can do. Both servers get the same certificate,
 # payload (the 6.4 KB reference Deployment review) and client, back to back:
 #
@@ -38,7 +39,7 @@ done
 bin=${MESHGUARD_BIN:-./target/release/meshguard}
 [ -n "${MESHGUARD_BIN:-}" ] || cargo build --release --locked -q
 cargo build --release --locked -q --example openloop
-cargo build --release -q --manifest-path ../shared/bench/floor/Cargo.toml --target-dir target/floor
+cargo build --release -q --manifest-path "${FLOOR_DIR:-../shared/bench/floor}/Cargo.toml" --target-dir target/floor
 floor_bin=target/floor/release/floor
 openloop=target/release/examples/openloop
 
