@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Load benchmark of `meshguard serve` (run by hand, not by CI):
-# HTTPS keep-alive, 16 connections, 15 s, the 6.4 KB reference Deployment
-# review, against the release binary with the full default policy.
-# Prints requests/s, p50/p99 latency, server CPU time per request (from
-# /proc/<pid>/stat) and peak resident memory.
+# Load benchmark of `meshguard serve` against the TLS floor (run by hand, not
+# by CI). The floor (../shared/bench/floor or $FLOOR_DIR, built into
+# target/floor) is an HTTPS server that reads the body and sends a fixed
+# AdmissionReview reply:
+# the least work any webhook can do. Both servers get the same certificate,
+# payload (the 6.4 KB reference Deployment review) and client, back to back:
 #
-#   benches/load.sh [connections] [seconds] [review.json] [path]
-#   METRICS=off benches/load.sh     # the same without the metrics listener
+# 1. closed loop, HTTP/1.1 (wrk) and HTTP/2 (h2load): requests/s, server CPU
+#    time per request (from /proc/<pid>/stat) and meshguard's ratio to the
+#    floor, per protocol;
+# 2. open loop over HTTP/2 (examples/openloop.rs): a fixed rate, latency from
+#    each request's due time (corrected for coordinated omission), p50, p99,
+#    p99.9 for both servers.
+#
+#   benches/load.sh [connections] [seconds] [review.json]
+#   RATE=5000 OPEN_SECONDS=8 ROUNDS=2 benches/load.sh
+#   METRICS=off benches/load.sh     # meshguard without the metrics listener
 #   MESHGUARD_BIN=path METRICS=none benches/load.sh
 #                                   # another build (e.g. one from before the
 #                                   # metrics, which has no --metrics-listen)
@@ -14,42 +23,39 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 connections=${1:-16}
-seconds=${2:-15}
+seconds=${2:-8}
 review=${3:-benches/data/admissionreview-deployment.json}
-path=${4:-/validate}
+rate=${RATE:-5000}
+open_seconds=${OPEN_SECONDS:-8}
+rounds=${ROUNDS:-1}
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian package)..." >&2
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
-fi
+for tool in wrk:wrk h2load:nghttp2-client; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    echo "installing ${tool#*:} (Debian package)..." >&2
+    (apt-get update -qq && apt-get install -y -qq "${tool#*:}") >/dev/null
+  fi
+done
 
 bin=${MESHGUARD_BIN:-./target/release/meshguard}
 [ -n "${MESHGUARD_BIN:-}" ] || cargo build --release --locked -q
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+cargo build --release --locked -q --example openloop
+cargo build --release -q --manifest-path "${FLOOR_DIR:-../shared/bench/floor}/Cargo.toml" --target-dir target/floor
+floor_bin=target/floor/release/floor
+openloop=target/release/examples/openloop
 
+work=$(mktemp -d)
+pid=
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# One certificate for both servers.
+"$bin" certs --out-dir "$work/certs" >/dev/null
+sni=meshguard.meshguard-system.svc
 # Namespace labels for the review's namespace (`bookinfo`).
 cat > "$work/namespaces.yaml" <<'YAML'
 apiVersion: v1
 kind: Namespace
 metadata: {name: bookinfo, labels: {istio-injection: enabled}}
 YAML
-
-port=$((20000 + RANDOM % 20000))
-case "${METRICS:-on}" in
-  on) metrics_args=(--metrics-listen 127.0.0.1:0) ;;
-  off) metrics_args=(--metrics-listen off) ;;
-  none) metrics_args=() ;;
-  *) echo "METRICS must be on, off or none" >&2; exit 2 ;;
-esac
-MESHGUARD_LOG=warn "$bin" serve --listen "127.0.0.1:$port" "${metrics_args[@]}" \
-  --namespaces "$work/namespaces.yaml" --ca-out "$work/ca.pem" 2>"$work/server.log" &
-pid=$!
-for _ in $(seq 100); do
-  curl -sf --cacert "$work/ca.pem" "https://localhost:$port/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-
 cat > "$work/post.lua" <<LUA
 local f = assert(io.open("$review", "rb"))
 wrk.method = "POST"
@@ -58,16 +64,77 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
+case "${METRICS:-on}" in
+  on) metrics_args=(--metrics-listen 127.0.0.1:0) ;;
+  off) metrics_args=(--metrics-listen off) ;;
+  none) metrics_args=() ;;
+  *) echo "METRICS must be on, off or none" >&2; exit 2 ;;
+esac
+
+# start floor|meshguard: starts the server on a fresh port ($port, $pid).
+start() {
+  port=$((20000 + RANDOM % 20000))
+  case "$1" in
+    floor) "$floor_bin" "$work/certs/tls.crt" "$work/certs/tls.key" "127.0.0.1:$port" 2>"$work/floor.log" & ;;
+    meshguard) MESHGUARD_LOG=warn "$bin" serve --listen "127.0.0.1:$port" "${metrics_args[@]}" \
+      --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
+      --namespaces "$work/namespaces.yaml" 2>"$work/server.log" & ;;
+  esac
+  pid=$!
+  for _ in $(seq 100); do
+    curl -skf -o /dev/null "https://127.0.0.1:$port/healthz" && return
+    sleep 0.1
+  done
+  echo "$1 did not start" >&2
+  exit 1
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
-before=$(ticks)
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" "https://127.0.0.1:$port$path" | tee "$work/wrk.txt"
-after=$(ticks)
 
-requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
-rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+# closed server protocol: one closed-loop run; prints "requests req/s us/request".
+closed() {
+  local before after requests rps
+  before=$(ticks)
+  case "$2" in
+    h1) wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/post.lua" "https://127.0.0.1:$port/validate" > "$work/out.txt"
+        requests=$(awk '/requests in/ {print $1}' "$work/out.txt")
+        rps=$(awk '/Requests\/sec/ {printf "%d", $2}' "$work/out.txt")
+        if grep -q "Non-2xx\|Socket errors" "$work/out.txt"; then echo "errors in the $1 h1 run:" >&2; cat "$work/out.txt" >&2; fi ;;
+    h2) h2load -c"$connections" -t1 -m1 -D "$seconds" -d "$review" -H 'content-type: application/json' \
+          "https://127.0.0.1:$port/validate" > "$work/out.txt"
+        requests=$(awk '/^requests:/ {print $8}' "$work/out.txt")
+        rps=$(awk '/^finished in/ {printf "%d", $4}' "$work/out.txt")
+        awk '/^requests:/ && ($10 + $12 + $14) > 0 {print "errors in the h2 run: " $0 > "/dev/stderr"}' "$work/out.txt" ;;
+  esac
+  after=$(ticks)
+  awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" -v rps="$rps" \
+    'BEGIN { printf "%d %d %.1f\n", n, rps, t / hz * 1e6 / n }'
+}
+
+echo "closed loop: $connections connections, ${seconds} s per run, $(wc -c < "$review") byte review, $rounds round(s)"
+printf '%-6s %-10s %10s %9s %16s %7s\n' proto server requests req/s "CPU us/request" ratio
+declare -A cpu
+for round in $(seq "$rounds"); do
+  for proto in h1 h2; do
+    for server in floor meshguard; do
+      start "$server"
+      read -r n rps us < <(closed "$server" "$proto")
+      [ "$server" = meshguard ] && rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+      stop
+      cpu[$server]=$us
+      ratio=$(awk -v a="$us" -v b="${cpu[floor]}" 'BEGIN { printf "%.2fx", a / b }')
+      printf '%-6s %-10s %10s %9s %16s %7s\n' "$proto" "$server" "$n" "$rps" "$us" "$ratio"
+    done
+    echo "ratio $proto round $round: meshguard/floor CPU per request = $(awk -v a="${cpu[meshguard]}" -v b="${cpu[floor]}" 'BEGIN { printf "%.2f", a / b }') (meshguard peak RSS $((rss_kib / 1024)) MiB, metrics ${METRICS:-on})"
+  done
+done
+
 echo
-echo "meshguard load: $requests requests, $(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt") req/s," \
-  "p50 $(awk '$1 == "50%" {print $2}' "$work/wrk.txt"), p99 $(awk '$1 == "99%" {print $2}' "$work/wrk.txt")," \
-  "server CPU ${cpu_us} us/request, peak RSS $((rss_kib / 1024)) MiB (metrics ${METRICS:-on})"
+echo "open loop: HTTP/2, $rate requests/s for ${open_seconds} s, 4 connections"
+for server in floor meshguard; do
+  start "$server"
+  printf '%-10s ' "$server"
+  "$openloop" "https://127.0.0.1:$port/validate" "$work/certs/ca.crt" "$sni" "$review" "$rate" "$open_seconds" 4
+  stop
+done

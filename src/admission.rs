@@ -3,10 +3,11 @@
 //!
 //! The envelope is parsed strictly (a body that is not an
 //! `admission.k8s.io/v1` AdmissionReview is a `ReviewError`, which the server
-//! answers with 400), the objects inside leniently (see `object`). Objects are
-//! kept as raw JSON text until their kind is known and are then read once,
-//! straight into the view the rules need: no `serde_json::Value` of the whole
-//! object on the hot path.
+//! answers with 400), the objects inside leniently (see `object`). The body
+//! is scanned once: the object is read straight into the view the rules
+//! need as soon as its kind is known (see `request`), the old object kept
+//! as raw text until ratcheting needs it. No `serde_json::Value` of the
+//! whole object on the hot path.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -59,44 +60,18 @@ pub enum ReviewError {
     Object(serde_json::Error),
 }
 
+mod request;
+
+use request::{ObjectIn, OnePass, RequestFields, RequestIn};
+
 #[derive(Deserialize)]
-struct ReviewIn<'a> {
+#[serde(bound(deserialize = "R: Deserialize<'de>, 'de: 'a"))]
+struct ReviewIn<'a, R> {
     #[serde(borrow, rename = "apiVersion")]
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    request: Option<RequestIn<'a>>,
-}
-
-#[derive(Deserialize)]
-struct RequestIn<'a> {
-    #[serde(borrow)]
-    uid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<GroupVersionKind<'a>>,
-    #[serde(borrow, default)]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    operation: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "subResource")]
-    sub_resource: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "oldObject")]
-    old_object: Option<&'a RawValue>,
-    #[serde(default, rename = "dryRun")]
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct GroupVersionKind<'a> {
-    #[serde(borrow, default)]
-    group: Cow<'a, str>,
-    #[serde(borrow, default)]
-    version: Cow<'a, str>,
-    #[serde(borrow, default)]
-    kind: Cow<'a, str>,
+    request: Option<R>,
 }
 
 /// The request part of a review, parsed and checked.
@@ -112,18 +87,38 @@ pub struct ParsedReview<'a> {
     old_object: Option<&'a str>,
 }
 
-/// Parses and checks an AdmissionReview body.
+/// Parses and checks an AdmissionReview body, in one pass over it (see
+/// `request`). A body the one-pass reader refuses is read again by the
+/// reference reader, whose error is the answer.
 pub fn parse(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
-    let review: ReviewIn<'_> = serde_json::from_slice(body)?;
-    match review.api_version.as_deref() {
+    match serde_json::from_slice::<ReviewIn<'_, OnePass<'_>>>(body) {
+        Ok(review) => check(review.api_version, review.kind, review.request.map(|r| r.0)),
+        Err(_) => {
+            let review: ReviewIn<'_, RequestIn<'_>> = serde_json::from_slice(body)?;
+            check(
+                review.api_version,
+                review.kind,
+                review.request.map(Into::into),
+            )
+        }
+    }
+}
+
+/// Checks the envelope and reads the object if it was not read yet.
+fn check<'a>(
+    api_version: Option<Cow<'a, str>>,
+    review_kind: Option<Cow<'a, str>>,
+    request: Option<RequestFields<'a>>,
+) -> Result<ParsedReview<'a>, ReviewError> {
+    match api_version.as_deref() {
         Some("admission.k8s.io/v1") => {}
         other => return Err(ReviewError::ApiVersion(other.unwrap_or("").to_owned())),
     }
-    match review.kind.as_deref() {
+    match review_kind.as_deref() {
         Some("AdmissionReview") => {}
         other => return Err(ReviewError::Kind(other.unwrap_or("").to_owned())),
     }
-    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    let request = request.ok_or(ReviewError::NoRequest)?;
     let uid = request
         .uid
         .filter(|u| !u.is_empty())
@@ -134,12 +129,15 @@ pub fn parse(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
         .ok_or_else(|| ReviewError::Operation(operation_text.into_owned()))?;
     let kind = Kind::from_gvk(&gvk.group, &gvk.version, &gvk.kind);
     let subresource = request.sub_resource.is_some_and(|s| !s.is_empty());
-    // Only objects meshguard judges are read; DELETE carries none.
+    // Only objects meshguard judges are kept; DELETE carries none. One read
+    // before a `subResource` that came after it is dropped here.
     let object = match request.object {
-        Some(raw) if kind != Kind::Other && !subresource => {
+        _ if kind == Kind::Other || subresource => None,
+        ObjectIn::Read(object) => object,
+        ObjectIn::Raw(Some(raw)) => {
             Some(Object::from_json(kind, raw.get()).map_err(ReviewError::Object)?)
         }
-        _ => None,
+        ObjectIn::Raw(None) => None,
     };
     Ok(ParsedReview {
         uid,
