@@ -25,7 +25,13 @@ fuzz_target!(|body: &[u8]| {
             continue;
         };
         let Some(&(k, api_version, kind_name)) = KINDS.iter().find(|(_, api, name)| {
-            *name == kind && *api == if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") }
+            *name == kind
+                && *api
+                    == if group.is_empty() {
+                        version.to_owned()
+                    } else {
+                        format!("{group}/{version}")
+                    }
         }) else {
             continue;
         };

@@ -6,7 +6,9 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use meshguard_fuzz::{config, namespace_labels, object, object_properties, perturb, review_json, webhook_answers};
+use meshguard_fuzz::{
+    config, namespace_labels, object, object_properties, perturb, review_json, webhook_answers,
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
@@ -22,6 +24,11 @@ fuzz_target!(|data: &[u8]| {
     // The envelope perturbed too: still an answer or a ReviewError.
     let mut review = review_json("u-3", &generated, "shop", "CREATE", None, true);
     if perturb(&mut u, &mut review).is_ok() {
-        webhook_answers(review.to_string().as_bytes(), &config, labels.as_ref(), None);
+        webhook_answers(
+            review.to_string().as_bytes(),
+            &config,
+            labels.as_ref(),
+            None,
+        );
     }
 });

@@ -200,10 +200,10 @@ fn maybe(
     Ok(())
 }
 
-fn obj(
-    u: &mut Unstructured<'_>,
-    fields: &[(&str, &dyn Fn(&mut Unstructured<'_>) -> Result<Value>)],
-) -> Result<Value> {
+/// A generator of one field's value.
+type Gen = dyn Fn(&mut Unstructured<'_>) -> Result<Value>;
+
+fn obj(u: &mut Unstructured<'_>, fields: &[(&str, &Gen)]) -> Result<Value> {
     if u.ratio(1u8, 30u8)? {
         return odd(u);
     }
