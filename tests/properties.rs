@@ -417,6 +417,19 @@ fn audit_patches_a_pod_without_metadata() {
     );
 }
 
+/// Found by the audit target: in a file with lone CRs (classic Mac line
+/// endings) YAML counts each CR as a line break, so an error's line can lie
+/// past the last LF. The audit is right; the property now counts lines as
+/// YAML does.
+#[test]
+fn audit_error_lines_count_lone_carriage_returns() {
+    let text = std::fs::read_to_string(data("fuzz/audit-lone-carriage-returns.yaml"))
+        .expect("the input is UTF-8");
+    let err = meshguard::documents::split(&text).expect_err("a NUL is no YAML");
+    assert_eq!(err.line, 3, "{err}");
+    shared::audit_text(&text, &Config::default(), true);
+}
+
 /// Every input kept under `tests/data/fuzz/` (`<target>-<what>.<ext>`)
 /// through its target's properties.
 #[test]

@@ -1123,7 +1123,9 @@ pub fn object_properties(object: &Generated, config: &Config, labels: Option<&La
 /// The audit of any text: no panic; every object and error keeps a line of
 /// the input; an object is counted once, judged, passed, skipped or an error.
 pub fn audit_text(text: &str, config: &Config, with_posture: bool) {
-    let lines = text.split_inclusive('\n').count().max(1);
+    // Lines as YAML counts them: a lone CR breaks a line too (a file with
+    // classic Mac line endings; found by the audit target).
+    let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
     let docs = match documents::split(text) {
         Ok(docs) => docs,
         Err(e) => {
