@@ -61,9 +61,9 @@ pub struct Mutation {
 /// `istio-injection` nor `istio.io/rev` (even `disabled` is the user's
 /// explicit choice, judged by MG301, never overwritten).
 pub fn namespace_injection(object: &Object<'_>, config: &Config) -> Option<Mutation> {
-    if !matches!(object.body, Body::Namespace) {
+    let Body::Namespace { metadata } = object.body else {
         return None;
-    }
+    };
     if object.meta.label(NS_INJECTION).is_some() || object.meta.label(REV).is_some() {
         return None;
     }
@@ -73,7 +73,15 @@ pub fn namespace_injection(object: &Object<'_>, config: &Config) -> Option<Mutat
     };
     Some(Mutation {
         id: MutationId::MGP1,
-        ops: vec![add_to_map(&[], Some(&object.meta), "labels", key, value)],
+        // Without a `metadata` map (a manifest's bare Namespace), the patch
+        // creates it: `/metadata/labels` would not apply (found by fuzzing).
+        ops: vec![add_to_map(
+            &[],
+            metadata.then_some(&object.meta),
+            "labels",
+            key,
+            value,
+        )],
     })
 }
 

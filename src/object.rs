@@ -339,7 +339,12 @@ pub enum Body<'a> {
         /// then selects no pods by itself).
         selector: Option<Labels<'a>>,
     },
-    Namespace,
+    /// `metadata`: whether the object has a `metadata` map at all (MGP1
+    /// then adds its labels map inside it, else creates it: a manifest's
+    /// Namespace may have none).
+    Namespace {
+        metadata: bool,
+    },
     /// An Istio resource's `spec`, read as a generic value: Istio's schemas
     /// change under us, and the rules look fields up leniently.
     Istio(serde_json::Value),
@@ -388,10 +393,11 @@ impl<'a> Object<'a> {
                 let raw = Obj::<Shell<'a, serde::de::IgnoredAny>>::deserialize(d)?
                     .0
                     .unwrap_or_default();
+                let metadata = raw.metadata.is_present();
                 Ok(Object::new(
                     kind,
                     raw.metadata.0.unwrap_or_default(),
-                    Body::Namespace,
+                    Body::Namespace { metadata },
                 ))
             }
             Family::Istio => {
@@ -424,13 +430,13 @@ impl<'a> Object<'a> {
                 let raw = Obj::<Shell<'a, PodSpec<'a>>>::deserialize(d)?
                     .0
                     .unwrap_or_default();
-                let meta = raw.metadata.0.unwrap_or_default();
-                // A Pod is its own template: its metadata is the pods' metadata.
+                // A Pod is its own template: its metadata is the pods' metadata,
+                // absent when the Pod has none (MGP2 then creates it).
                 let template = PodTemplate {
-                    metadata: Obj(Some(meta.clone())),
+                    metadata: Obj(raw.metadata.0.clone()),
                     spec: raw.spec,
                 };
-                (meta, Some(template))
+                (raw.metadata.0.unwrap_or_default(), Some(template))
             }
             Kind::CronJob => {
                 let raw = Obj::<Shell<'a, CronJobSpec<'a>>>::deserialize(d)?

@@ -16,6 +16,7 @@ mod pki;
 mod policy;
 mod policyreport;
 mod posture;
+mod properties;
 mod serve_flags;
 mod server;
 mod server_mesh;

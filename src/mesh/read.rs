@@ -57,7 +57,7 @@ pub fn entry_of(object: &Object<'_>, seq: u64) -> Option<Entry> {
                     .unwrap_or_default(),
             ),
         }),
-        (Body::Namespace, _) => Entry::Namespace(
+        (Body::Namespace { .. }, _) => Entry::Namespace(
             object
                 .meta
                 .labels
