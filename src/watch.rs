@@ -114,8 +114,6 @@ pub struct ClusterView {
     /// Watches of the index (the namespace watch included) that have not
     /// finished their first list.
     unsynced: AtomicUsize,
-    /// Changes applied to the index (for the gauges and the tests' logs).
-    revision: AtomicU64,
     /// Times a watch of the index (the namespace watch apart) failed.
     mesh_restarts: AtomicU64,
 }
@@ -133,7 +131,6 @@ impl ClusterView {
             metadata_api: Api::all(client.clone()),
             mesh: RwLock::new(MeshIndex::new(Coverage::Cluster)),
             unsynced: AtomicUsize::new(indexed.len() + 1),
-            revision: AtomicU64::new(0),
             mesh_restarts: AtomicU64::new(0),
         });
         tokio::spawn(view.clone().run());
@@ -155,7 +152,6 @@ impl ClusterView {
 
     fn update_mesh(&self, f: impl FnOnce(&mut MeshIndex)) {
         f(&mut self.mesh.write().unwrap_or_else(|e| e.into_inner()));
-        self.revision.fetch_add(1, Ordering::Relaxed);
     }
 
     fn watch_synced(&self, what: &str) {
@@ -264,11 +260,6 @@ impl ClusterView {
         if let Some(name) = meta.name.as_deref() {
             self.update_mesh(|m| m.delete(kind, ns, name));
         }
-    }
-
-    /// Changes applied to the index since the start.
-    pub fn mesh_revision(&self) -> u64 {
-        self.revision.load(Ordering::Relaxed)
     }
 
     /// Times a watch of the index failed and was restarted (with backoff).
