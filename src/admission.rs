@@ -17,7 +17,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::engine::{self, Decision, OldObject, Operation, Request, Webhook};
@@ -60,6 +59,7 @@ pub enum ReviewError {
     Object(serde_json::Error),
 }
 
+mod json;
 mod request;
 
 use request::{ObjectIn, OnePass, RequestFields, RequestIn};
@@ -88,9 +88,28 @@ pub struct ParsedReview<'a> {
 }
 
 /// Parses and checks an AdmissionReview body, in one pass over it (see
-/// `request`). A body the one-pass reader refuses is read again by the
-/// reference reader, whose error is the answer.
+/// `request`), with the quick reader (`json`). A body it refuses is read
+/// again by the reference reader, whose answer (a review or the error) is
+/// then the answer.
 pub fn parse(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
+    match read_quick(body) {
+        Some(review) => check(review.api_version, review.kind, review.request.map(|r| r.0)),
+        None => parse_reference(body),
+    }
+}
+
+/// The review as the quick reader reads it, or `None` when it leaves the
+/// body to the reference reader.
+fn read_quick(body: &[u8]) -> Option<ReviewIn<'_, OnePass<'_>>> {
+    let text = std::str::from_utf8(body).ok()?;
+    json::from_str(text).ok()
+}
+
+/// `parse` with serde_json alone: what defines every answer, and what the
+/// tests and the fuzz target hold `parse` to. The one-pass reader first;
+/// a body it refuses is read again by `RequestIn`, whose error is then the
+/// answer.
+pub fn parse_reference(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
     match serde_json::from_slice::<ReviewIn<'_, OnePass<'_>>>(body) {
         Ok(review) => check(review.api_version, review.kind, review.request.map(|r| r.0)),
         Err(_) => {
@@ -135,7 +154,7 @@ fn check<'a>(
         _ if kind == Kind::Other || subresource => None,
         ObjectIn::Read(object) => object,
         ObjectIn::Raw(Some(raw)) => {
-            Some(Object::from_json(kind, raw.get()).map_err(ReviewError::Object)?)
+            Some(Object::from_json(kind, raw).map_err(ReviewError::Object)?)
         }
         ObjectIn::Raw(None) => None,
     };
@@ -147,7 +166,7 @@ fn check<'a>(
         subresource,
         dry_run: request.dry_run.unwrap_or(false),
         object,
-        old_object: request.old_object.map(RawValue::get),
+        old_object: request.old_object,
     })
 }
 
@@ -365,4 +384,79 @@ fn truncate(mut s: String, max: usize) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What kube-apiserver sends is read by the quick reader, never left
+    /// to the reference: the quick path is the path real traffic takes.
+    #[test]
+    fn the_quick_reader_reads_every_recorded_review() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews");
+        let mut read = 0;
+        for entry in std::fs::read_dir(dir).expect("the recorded reviews") {
+            let path = entry.expect("an entry").path();
+            let body = std::fs::read(&path).expect("a review");
+            assert!(
+                read_quick(&body).is_some(),
+                "{} left to the reference",
+                path.display()
+            );
+            read += 1;
+        }
+        assert_eq!(read, 122);
+        let bench = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data");
+        for name in [
+            "admissionreview-deployment.json",
+            "admissionreview-virtualservice.json",
+        ] {
+            let body = std::fs::read(bench.join(name)).expect("a bench review");
+            assert!(read_quick(&body).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn bodies_the_quick_reader_refuses_get_the_reference_answer() {
+        let review = |request: &str| {
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+            )
+        };
+        let ok = review(
+            r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","object":{"metadata":{"name":"a\ud83d\ude00"}}}"#,
+        );
+        // A surrogate pair: refused by the quick reader, read by serde_json.
+        assert!(read_quick(ok.as_bytes()).is_none());
+        let parsed = parse(ok.as_bytes()).expect("the reference reads it");
+        assert_eq!(
+            parsed.object.map(|o| o.name().to_owned()).as_deref(),
+            Some("a😀")
+        );
+        // Not UTF-8 in a string no rule reads: serde_json has always read it.
+        let mut bytes = review(r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","object":{"spec":{"x":"\xff"}}}"#).into_bytes();
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"\\xff")
+            .expect("the marker");
+        bytes.splice(at..at + 4, [0xff]);
+        assert!(read_quick(&bytes).is_none());
+        assert!(parse(&bytes).is_ok());
+        // Broken JSON: the reference reader's message.
+        let broken = review(
+            r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","object":{"spec":{"x":[1 2]}}}"#,
+        );
+        let err = parse(broken.as_bytes()).expect_err("broken");
+        assert_eq!(
+            err.to_string(),
+            parse_reference(broken.as_bytes())
+                .expect_err("broken")
+                .to_string()
+        );
+        assert!(
+            err.to_string().starts_with("body is not valid JSON"),
+            "{err}"
+        );
+    }
 }

@@ -820,7 +820,8 @@ pub fn review_json(
 // ---------------------------------------------------------------------------
 
 /// The webhook answers any body with a well-formed AdmissionReview (both
-/// webhooks), or refuses it with a `ReviewError` (the server's 400).
+/// webhooks), or refuses it with a `ReviewError` (the server's 400); the
+/// quick reader behind `admission::parse` agrees with the reference reader.
 /// Returns the parsed request when it was one.
 pub fn webhook_answers(
     body: &[u8],
@@ -828,7 +829,15 @@ pub fn webhook_answers(
     namespace_labels: Option<&Labels<'_>>,
     mesh: Option<&MeshIndex>,
 ) -> Option<Value> {
-    let parsed = match admission::parse(body) {
+    // The quick reader reads exactly what the reference reader (serde_json)
+    // reads, and every body it refuses gets the reference's answer.
+    let parsed = admission::parse(body);
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{:?}", admission::parse_reference(body)),
+        "admission::parse and its reference reader disagree"
+    );
+    let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
             assert!(

@@ -7,13 +7,13 @@
 //! or for an object meshguard does not judge, the object is kept as raw text
 //! and read once the whole request is known, as `RequestIn` always does.
 //!
-//! `RequestIn` is the derived reader `OnePass` stands in for, and the one
-//! that defines every answer to a bad body: `OnePass` only has to accept
-//! nothing `RequestIn` refuses (same types, duplicate fields refused) and
-//! read the same values; when it refuses a body, `admission::parse` reads
-//! the body again with `RequestIn`, so the error message is the one it has
-//! always been (positions inside the object relative to the object, an
-//! object error reported as one).
+//! `OnePass` runs on the quick reader (`json`) and on serde_json,
+//! `RequestIn` on serde_json. `RequestIn` defines every answer to a bad body:
+//! `OnePass` only has to accept nothing `RequestIn` refuses (same types,
+//! duplicate fields refused) and read the same values; when it refuses a
+//! body, `admission::parse` reads the body again with `RequestIn`, so the
+//! error message is the one it has always been (positions inside the
+//! object relative to the object, an object error reported as one).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::json::Raw;
 use crate::lenient::Text;
 use crate::object::{Kind, Object};
 
@@ -33,15 +34,16 @@ pub(super) struct RequestFields<'a> {
     pub operation: Option<Cow<'a, str>>,
     pub sub_resource: Option<Cow<'a, str>>,
     pub object: ObjectIn<'a>,
-    pub old_object: Option<&'a RawValue>,
+    /// The old object's JSON text.
+    pub old_object: Option<&'a str>,
     pub dry_run: Option<bool>,
 }
 
-/// `request.object`: read already, or raw text to read once the kind is
-/// known (`None` when absent or `null`).
+/// `request.object`: read already, or its JSON text to read once the kind
+/// is known (`None` when absent or `null`).
 pub(super) enum ObjectIn<'a> {
     Read(Option<Object<'a>>),
-    Raw(Option<&'a RawValue>),
+    Raw(Option<&'a str>),
 }
 
 #[derive(Deserialize)]
@@ -84,8 +86,8 @@ impl<'a> From<RequestIn<'a>> for RequestFields<'a> {
             namespace: r.namespace,
             operation: r.operation,
             sub_resource: r.sub_resource,
-            object: ObjectIn::Raw(r.object),
-            old_object: r.old_object,
+            object: ObjectIn::Raw(r.object.map(RawValue::get)),
+            old_object: r.old_object.map(RawValue::get),
             dry_run: r.dry_run,
         }
     }
@@ -151,12 +153,12 @@ impl<'de> Visitor<'de> for OnePassVisitor {
                     seen.once::<A::Error>(5, "object")?;
                     r.object = match judged_so_far(&r) {
                         Some(kind) => ObjectIn::Read(map.next_value_seed(MaybeObject(kind))?),
-                        None => ObjectIn::Raw(map.next_value()?),
+                        None => ObjectIn::Raw(map.next_value::<Option<Raw>>()?.map(|r| r.0)),
                     };
                 }
                 "oldObject" => {
                     seen.once::<A::Error>(6, "oldObject")?;
-                    r.old_object = map.next_value()?;
+                    r.old_object = map.next_value::<Option<Raw>>()?.map(|r| r.0);
                 }
                 "dryRun" => {
                     seen.once::<A::Error>(7, "dryRun")?;
