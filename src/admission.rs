@@ -348,7 +348,11 @@ pub fn render(uid: &str, decision: &Decision, webhook: Webhook) -> Vec<u8> {
             patch,
         },
     };
-    serde_json::to_vec(&out).expect("the response always serializes")
+    // Sized once for the usual answer (envelope, uid, a few warnings), so
+    // the writer does not grow it step by step.
+    let mut body = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut body, &out).expect("the response always serializes");
+    body
 }
 
 /// The 403 message: every deny-level violation, what is wrong and how to fix

@@ -160,8 +160,9 @@ fn string_end(bytes: &[u8], mut pos: usize) -> Result<(usize, bool)> {
         // The next `"`, `\` or control character: eight bytes at a time,
         // then one at a time near the end of the text.
         let special = loop {
-            if let Some(chunk) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<8>) {
-                let found = specials(u64::from_le_bytes(*chunk));
+            if pos + 8 <= bytes.len() {
+                let chunk: [u8; 8] = bytes[pos..pos + 8].try_into().unwrap_or_default();
+                let found = specials(u64::from_le_bytes(chunk));
                 if found == 0 {
                     pos += 8;
                     continue;
