@@ -78,6 +78,18 @@ impl FakeApi {
         .expect("kubeconfig");
         path
     }
+
+    /// `meshguard serve` against this API (its kubeconfig in `dir`),
+    /// writing its CA to `dir/ca.pem`: the server and that path.
+    pub fn serve(&self, dir: &Path) -> (crate::harness::Server, PathBuf) {
+        let kubeconfig = self.kubeconfig(dir);
+        let ca = dir.join("ca.pem");
+        let server = crate::harness::Server::start_with_env(
+            &["--ca-out", ca.to_str().expect("utf-8")],
+            &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
+        );
+        (server, ca)
+    }
 }
 
 fn serve(

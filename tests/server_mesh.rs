@@ -187,12 +187,7 @@ fn event(kind: &str, object: Value) -> String {
 async fn mg5xx_wait_for_the_index_and_the_gauges_follow_the_watches() {
     let mesh = mesh_api();
     let dir = scratch("server-mesh");
-    let kubeconfig = mesh.api.kubeconfig(&dir);
-    let ca = dir.join("ca.pem");
-    let server = Server::start_with_env(
-        &["--ca-out", ca.to_str().expect("utf-8")],
-        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
-    );
+    let (server, ca) = mesh.api.serve(&dir);
     let tls = client_config(&read_ca(&ca), None, &[b"h2"]);
     let mut conn = Conn::open(server.addr, tls).await.expect("connect");
 
@@ -426,12 +421,7 @@ async fn a_kind_it_may_not_list_keeps_the_index_unsynced_and_counts_restarts() {
         ),
     });
     let dir = scratch("server-mesh-forbidden");
-    let kubeconfig = api.kubeconfig(&dir);
-    let ca = dir.join("ca.pem");
-    let server = Server::start_with_env(
-        &["--ca-out", ca.to_str().expect("utf-8")],
-        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
-    );
+    let (server, _) = api.serve(&dir);
     let mut text = String::new();
     for _ in 0..500 {
         text = server.scrape().1;

@@ -67,12 +67,7 @@ fn mg103_message(reply: &[u8]) -> String {
 async fn the_view_follows_the_list_and_the_watch_stream() {
     let (api, watches, gets) = fake_api();
     let dir = scratch("watch");
-    let kubeconfig = api.kubeconfig(&dir);
-    let ca = dir.join("ca.pem");
-    let server = Server::start_with_env(
-        &["--ca-out", ca.to_str().expect("utf-8")],
-        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
-    );
+    let (server, ca) = api.serve(&dir);
     let tls = client_config(&read_ca(&ca), None, &[b"http/1.1"]);
     let mut conn = Conn::open(server.addr, tls).await.expect("connect");
 
@@ -197,12 +192,7 @@ async fn an_expired_watch_is_re_listed_and_the_new_list_replaces_the_view() {
         }
     });
     let dir = scratch("relist");
-    let kubeconfig = api.kubeconfig(&dir);
-    let ca = dir.join("ca.pem");
-    let server = Server::start_with_env(
-        &["--ca-out", ca.to_str().expect("utf-8")],
-        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
-    );
+    let (server, ca) = api.serve(&dir);
     let tls = client_config(&read_ca(&ca), None, &[b"http/1.1"]);
     let relisted = eventually(Duration::from_secs(60), || {
         (metric(&server, "meshguard_namespace_view_namespaces") == Some(14.0)).then_some(())
@@ -249,12 +239,7 @@ async fn a_failing_watch_is_retried_with_backoff_and_the_view_keeps_serving() {
         }
     });
     let dir = scratch("backoff");
-    let kubeconfig = api.kubeconfig(&dir);
-    let ca = dir.join("ca.pem");
-    let server = Server::start_with_env(
-        &["--ca-out", ca.to_str().expect("utf-8")],
-        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
-    );
+    let (server, ca) = api.serve(&dir);
     let tls = client_config(&read_ca(&ca), None, &[b"http/1.1"]);
     let third = eventually(Duration::from_secs(60), || {
         let a = attempts.lock().expect("attempts");
