@@ -301,13 +301,8 @@ impl<'de> Reader<'de> {
     /// The next byte that is not whitespace, not consumed.
     #[inline]
     fn peek(&mut self) -> Option<u8> {
-        while let Some(&b) = self.bytes.get(self.pos) {
-            match b {
-                b' ' | b'\n' | b'\r' | b'\t' => self.pos += 1,
-                _ => return Some(b),
-            }
-        }
-        None
+        self.pos = whitespace_end(self.bytes, self.pos);
+        self.bytes.get(self.pos).copied()
     }
 
     #[inline]
