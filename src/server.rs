@@ -16,7 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -282,12 +282,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn validate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    admit(&state, Webhook::Validate, &headers, body).await
+// The whole request, not the `HeaderMap` extractor, which would clone the
+// headers of every review.
+async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    admit(&state, Webhook::Validate, &parts.headers, body).await
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    admit(&state, Webhook::Mutate, &headers, body).await
+async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    admit(&state, Webhook::Mutate, &parts.headers, body).await
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
