@@ -14,7 +14,7 @@
 #    p99.9 for both servers.
 #
 #   benches/load.sh [connections] [seconds] [review.json]
-#   RATE=5000 OPEN_SECONDS=8 ROUNDS=2 benches/load.sh
+#   RATE=5000 OPEN_SECONDS=8 ROUNDS=5 benches/load.sh
 #   METRICS=off benches/load.sh     # meshguard without the metrics listener
 #   MESHGUARD_BIN=path METRICS=none benches/load.sh
 #                                   # another build (e.g. one from before the
@@ -27,7 +27,10 @@ seconds=${2:-8}
 review=${3:-benches/data/admissionreview-deployment.json}
 rate=${RATE:-5000}
 open_seconds=${OPEN_SECONDS:-8}
-rounds=${ROUNDS:-1}
+# Several rounds, floor and meshguard back to back in each: one round's
+# ratio moves by 10-30% on a shared 2-core machine, the median of the
+# rounds much less.
+rounds=${ROUNDS:-3}
 
 for tool in wrk:wrk h2load:nghttp2-client; do
   if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
@@ -114,7 +117,7 @@ closed() {
 
 echo "closed loop: $connections connections, ${seconds} s per run, $(wc -c < "$review") byte review, $rounds round(s)"
 printf '%-6s %-10s %10s %9s %16s %7s\n' proto server requests req/s "CPU us/request" ratio
-declare -A cpu
+declare -A cpu ratios
 for round in $(seq "$rounds"); do
   for proto in h1 h2; do
     for server in floor meshguard; do
@@ -126,8 +129,14 @@ for round in $(seq "$rounds"); do
       ratio=$(awk -v a="$us" -v b="${cpu[floor]}" 'BEGIN { printf "%.2fx", a / b }')
       printf '%-6s %-10s %10s %9s %16s %7s\n' "$proto" "$server" "$n" "$rps" "$us" "$ratio"
     done
-    echo "ratio $proto round $round: meshguard/floor CPU per request = $(awk -v a="${cpu[meshguard]}" -v b="${cpu[floor]}" 'BEGIN { printf "%.2f", a / b }') (meshguard peak RSS $((rss_kib / 1024)) MiB, metrics ${METRICS:-on})"
+    ratio=$(awk -v a="${cpu[meshguard]}" -v b="${cpu[floor]}" 'BEGIN { printf "%.2f", a / b }')
+    ratios[$proto]+="$ratio "
+    echo "ratio $proto round $round: meshguard/floor CPU per request = $ratio (meshguard peak RSS $((rss_kib / 1024)) MiB, metrics ${METRICS:-on})"
   done
+done
+for proto in h1 h2; do
+  # shellcheck disable=SC2086 # one ratio per word
+  echo "ratio $proto, median of $rounds round(s): $(printf '%s\n' ${ratios[$proto]} | sort -n | awk '{ r[NR] = $1 } END { printf "%.2f", NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }') (rounds: ${ratios[$proto]% })"
 done
 
 echo

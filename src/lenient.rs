@@ -295,7 +295,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
                 f.write_str("any value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
+                // Eight holds the labels or annotations of most objects in one allocation.
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
                 while let Some((k, v)) = map.next_entry::<Text<'a>, Text<'a>>()? {
                     if let (Some(k), Some(v)) = (k.0, v.0) {
                         entries.push((k, v));
