@@ -275,6 +275,29 @@ impl<'a> Labels<'a> {
         )
     }
 
+    /// Reads the entries of a map into `entries`, keeping those whose key
+    /// `keep` accepts: the other values are skipped unread. Entries whose
+    /// key or value is not a string are dropped.
+    pub fn read_entries<'de: 'a, A: MapAccess<'de>>(
+        mut map: A,
+        mut entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Self, A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text<'a>>()? {
+            match key {
+                Some(k) if keep(&k) => {
+                    if let Text(Some(v)) = map.next_value()? {
+                        entries.push((k, v));
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Labels(entries))
+    }
+
     /// Sets `key` to `value`, replacing an existing entry.
     pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
         let key = key.into();
@@ -294,15 +317,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any value")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                // Eight holds the labels or annotations of most objects in one allocation.
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
-                while let Some((k, v)) = map.next_entry::<Text<'a>, Text<'a>>()? {
-                    if let (Some(k), Some(v)) = (k.0, v.0) {
-                        entries.push((k, v));
-                    }
-                }
-                Ok(Labels(entries))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                // Eight holds the labels of most objects in one allocation.
+                let capacity = map.size_hint().unwrap_or(8).min(64);
+                Labels::read_entries(map, Vec::with_capacity(capacity), |_| true)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
                 drain_seq(seq)?;

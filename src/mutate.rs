@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, MarkerForm};
 use crate::injection::{INJECT, NS_INJECTION, REV};
-use crate::lenient::{Labels, Obj};
 use crate::object::{Body, Meta, Object};
 
 /// The stable mutation ids.
@@ -127,12 +126,11 @@ fn add_to_map(
 ) -> PatchOperation {
     let entry = |k: &str, v: Value| Value::Object(Map::from_iter([(k.to_owned(), v)]));
     let present = |m: &Meta<'_>| -> bool {
-        let field: &Obj<Labels<'_>> = if map == "labels" {
-            &m.labels
+        if map == "labels" {
+            m.labels.is_present()
         } else {
-            &m.annotations
-        };
-        field.is_present()
+            m.annotations.is_present()
+        }
     };
     let (tokens, value): (Vec<&str>, Value) = match meta {
         None => (

@@ -9,8 +9,13 @@
 //!
 //! This module knows nothing of rules or configuration.
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::injection::{INJECT, REV, STATUS};
 use crate::lenient::{Flag, Int, Labels, List, Obj, Text};
 
 /// The kinds meshguard judges; everything else is `Other` and allowed
@@ -216,7 +221,7 @@ pub struct Meta<'a> {
     #[serde(borrow)]
     pub labels: Obj<Labels<'a>>,
     #[serde(borrow)]
-    pub annotations: Obj<Labels<'a>>,
+    pub annotations: Obj<Annotations<'a>>,
     #[serde(rename = "ownerReferences")]
     pub owner_references: List<Obj<OwnerReference>>,
     /// Decides which PeerAuthentication is the oldest (SPEC section 10).
@@ -228,8 +233,10 @@ impl<'a> Meta<'a> {
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get().and_then(|l| l.get(key))
     }
+    /// One of `READ_ANNOTATIONS` (the only ones kept).
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get().and_then(|l| l.get(key))
+        debug_assert!(READ_ANNOTATIONS.contains(&key), "{key} is not kept");
+        self.annotations.get().and_then(|a| a.0.get(key))
     }
     /// True when an owner reference says a controller manages this object.
     pub fn has_controller(&self) -> bool {
@@ -237,6 +244,38 @@ impl<'a> Meta<'a> {
             .0
             .iter()
             .any(|r| r.get().is_some_and(|r| r.controller.is_true()))
+    }
+}
+
+/// The annotations meshguard reads: `metadata.annotations` keeps only
+/// these. The others are skipped unread (and never unescaped):
+/// `kubectl.kubernetes.io/last-applied-configuration` alone often weighs
+/// more than the rest of the object.
+pub const READ_ANNOTATIONS: [&str; 4] = [INJECT, STATUS, REV, SERVICE_EXPORT_TO];
+
+/// Annotation limiting where a Service is visible, as Istio reads it.
+pub const SERVICE_EXPORT_TO: &str = "networking.istio.io/exportTo";
+
+/// `metadata.annotations`, only those of `READ_ANNOTATIONS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations<'a>(pub Labels<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
+    /// Read as the map in `Obj<Annotations>` (which handles every other
+    /// shape).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Annotations<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Labels::read_entries(map, Vec::new(), |k| READ_ANNOTATIONS.contains(&k))
+                    .map(Annotations)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
     }
 }
 
@@ -543,4 +582,41 @@ struct ServiceSpec<'a> {
     ports: List<Obj<ServicePort<'a>>>,
     #[serde(borrow)]
     selector: Obj<Labels<'a>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_annotations_meshguard_reads_are_kept() {
+        let json = r#"{"metadata":{"annotations":{
+            "kubectl.kubernetes.io/last-applied-configuration":"{\"kind\":\"Deployment\"}",
+            "sidecar.istio.io/inject":"true",
+            "prometheus.io/port":"9090",
+            "networking.istio.io/exportTo":"\u002e",
+            "sidecar.istio.io/status":7}}}"#;
+        let object = Object::from_json(Kind::Deployment, json).expect("valid");
+        let kept = &object.meta.annotations.get().expect("a map").0;
+        assert_eq!(
+            kept,
+            &Labels::from_pairs([
+                ("sidecar.istio.io/inject", "true"),
+                ("networking.istio.io/exportTo", "."),
+            ])
+        );
+    }
+
+    #[test]
+    fn annotations_none_of_which_are_read_are_still_present() {
+        let json = r#"{"metadata":{"annotations":{"a":"b"}}}"#;
+        let object = Object::from_json(Kind::Deployment, json).expect("valid");
+        assert!(object.meta.annotations.is_present());
+        assert_eq!(
+            object.meta.annotations.get().expect("a map").0,
+            Labels::default()
+        );
+        let absent = Object::from_json(Kind::Deployment, r#"{"metadata":{"annotations":[1]}}"#);
+        assert!(!absent.expect("valid").meta.annotations.is_present());
+    }
 }

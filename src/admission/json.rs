@@ -207,12 +207,12 @@ fn string_end(bytes: &[u8], mut pos: usize) -> Result<(usize, bool)> {
         // then one at a time near the end of the text.
         let special = loop {
             if let Some(chunk) = bytes.get(pos..pos + 16) {
-                let found = specials(chunk.try_into().unwrap_or(&[0; 16]));
-                if found == 0 {
-                    pos += 16;
+                // 16 when there is none.
+                let at = specials(chunk.try_into().unwrap_or(&[0; 16])).trailing_zeros() / 8;
+                pos += at as usize;
+                if at == 16 {
                     continue;
                 }
-                pos += (found.trailing_zeros() / 8) as usize;
                 break bytes[pos];
             }
             match bytes.get(pos) {

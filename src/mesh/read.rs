@@ -13,11 +13,10 @@ use super::{
 };
 use crate::injection;
 use crate::lenient::{Labels, Obj};
-use crate::object::{Body, Kind, Meta, Object, PodSpec, PodTemplate};
+use crate::object::{
+    Annotations, Body, Kind, Meta, Object, PodSpec, PodTemplate, SERVICE_EXPORT_TO,
+};
 use crate::rules::istio::{items, map, text};
-
-/// Annotation limiting where a Service is visible, as Istio reads it.
-const SERVICE_EXPORT_TO: &str = "networking.istio.io/exportTo";
 
 /// The entry of an object; `None` for kinds the index does not hold, for
 /// controller-owned Pods and ReplicaSets, and for a Rollout that points at
@@ -96,9 +95,9 @@ fn workload(kind: Kind, template: &PodTemplate<'_>) -> Workload {
     let trimmed = PodTemplate {
         metadata: Obj(Some(Meta {
             labels: Obj(Some(labels.clone())),
-            annotations: Obj(Some(Labels::from_pairs(
+            annotations: Obj(Some(Annotations(Labels::from_pairs(
                 inject.map(|v| (injection::INJECT.to_owned(), v.to_owned())),
-            ))),
+            )))),
             ..Meta::default()
         })),
         spec: Obj(Some(PodSpec {
