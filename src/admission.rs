@@ -306,11 +306,21 @@ pub fn render(uid: &str, decision: &Decision, webhook: Webhook) -> Vec<u8> {
     let warnings = decision
         .with_action(Action::Warn)
         .map(|f| {
-            let mut w = format!("{} {}: {}", f.rule, f.rule.name(), f.message);
-            if f.ratcheted {
-                w.insert_str(0, "(not denied: already broken before this update) ");
-            }
-            truncate(w, MAX_WARNING)
+            let ratcheted = if f.ratcheted {
+                "(not denied: already broken before this update) "
+            } else {
+                ""
+            };
+            // One allocation of the exact size.
+            let parts = [
+                ratcheted,
+                f.rule.as_str(),
+                " ",
+                f.rule.name(),
+                ": ",
+                &f.message,
+            ];
+            truncate(parts.concat(), MAX_WARNING)
         })
         .collect();
     let mut audit_annotations: BTreeMap<&'static str, String> = BTreeMap::new();
