@@ -378,6 +378,7 @@ impl<'de> Reader<'de> {
     }
 
     /// At a string: its text, borrowed, or unescaped.
+    #[inline(always)]
     fn string(&mut self) -> Result<Text<'de>> {
         let start = self.pos;
         let (end, escaped) = string_end(self.bytes, start + 1)?;
