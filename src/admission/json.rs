@@ -383,10 +383,13 @@ impl<'de> Reader<'de> {
         let start = self.pos;
         let (end, escaped) = string_end(self.bytes, start + 1)?;
         self.pos = end;
+        // Between the quotes (ASCII, so both are character boundaries).
+        let (_, rest) = self.text.split_at_checked(start + 1).ok_or(Refused)?;
+        let (text, _) = rest.split_at_checked(end - start - 2).ok_or(Refused)?;
         if escaped {
-            unescape(&self.text[start + 1..end - 1]).map(Text::Owned)
+            unescape(text).map(Text::Owned)
         } else {
-            Ok(Text::Borrowed(&self.text[start + 1..self.pos - 1]))
+            Ok(Text::Borrowed(text))
         }
     }
 
