@@ -207,7 +207,7 @@ fn string_end(bytes: &[u8], mut pos: usize) -> Result<(usize, bool)> {
         // then one at a time near the end of the text.
         let special = loop {
             if let Some(chunk) = bytes.get(pos..pos + 16) {
-                // 16 when there is none.
+                // The offset of the first special byte, 16 when none is.
                 let at = specials(chunk.try_into().unwrap_or(&[0; 16])).trailing_zeros() / 8;
                 pos += at as usize;
                 if at == 16 {
