@@ -14,7 +14,7 @@
 #    p99.9 for both servers.
 #
 #   benches/load.sh [connections] [seconds] [review.json]
-#   RATE=5000 OPEN_SECONDS=8 ROUNDS=5 benches/load.sh
+#   RATE=5000 OPEN_SECONDS=8 ROUNDS=3 benches/load.sh
 #   METRICS=off benches/load.sh     # meshguard without the metrics listener
 #   MESHGUARD_BIN=path METRICS=none benches/load.sh
 #                                   # another build (e.g. one from before the
@@ -28,9 +28,9 @@ review=${3:-benches/data/admissionreview-deployment.json}
 rate=${RATE:-5000}
 open_seconds=${OPEN_SECONDS:-8}
 # Several rounds, floor and meshguard back to back in each: one round's
-# ratio moves by 10-30% on a shared 2-core machine, the median of the
-# rounds much less.
-rounds=${ROUNDS:-3}
+# ratio moves by 10-30% on a shared 2-core machine, the median of five
+# rounds much less (medians of three still moved by 15%).
+rounds=${ROUNDS:-5}
 
 for tool in wrk:wrk h2load:nghttp2-client; do
   if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
