@@ -62,15 +62,16 @@ pub enum ReviewError {
 mod json;
 mod request;
 
-use request::{ObjectIn, OnePass, RequestFields, RequestIn};
+use request::{ObjectIn, OnePass, RequestFields, RequestIn, Str};
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "R: Deserialize<'de>, 'de: 'a"))]
 struct ReviewIn<'a, R> {
+    // `Str`, not `Cow<str>`: serde's `Option<Cow<str>>` never borrows.
     #[serde(borrow, rename = "apiVersion")]
-    api_version: Option<Cow<'a, str>>,
+    api_version: Option<Str<'a>>,
     #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     request: Option<R>,
 }
 
@@ -125,15 +126,15 @@ pub fn parse_reference(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
 
 /// Checks the envelope and reads the object if it was not read yet.
 fn check<'a>(
-    api_version: Option<Cow<'a, str>>,
-    review_kind: Option<Cow<'a, str>>,
+    api_version: Option<Str<'a>>,
+    review_kind: Option<Str<'a>>,
     request: Option<RequestFields<'a>>,
 ) -> Result<ParsedReview<'a>, ReviewError> {
-    match api_version.as_deref() {
+    match api_version.as_ref().map(|s| s.0.as_ref()) {
         Some("admission.k8s.io/v1") => {}
         other => return Err(ReviewError::ApiVersion(other.unwrap_or("").to_owned())),
     }
-    match review_kind.as_deref() {
+    match review_kind.as_ref().map(|s| s.0.as_ref()) {
         Some("AdmissionReview") => {}
         other => return Err(ReviewError::Kind(other.unwrap_or("").to_owned())),
     }

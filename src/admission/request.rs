@@ -204,13 +204,13 @@ impl Seen {
 /// A string, borrowed from the body when it has no escapes; anything else
 /// is an error (as for the reference's `Option<Cow<str>>`, which never
 /// borrows).
-struct Str<'a>(Cow<'a, str>);
+pub(super) struct Str<'a>(pub Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Str<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
             }
@@ -224,7 +224,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
                 Ok(Str(Cow::Owned(v)))
             }
         }
-        d.deserialize_str(V)
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
