@@ -282,7 +282,7 @@ fn judge(object: &Object<'_>, ctx: &Context<'_>, cap: Action, now: Timestamp) ->
 }
 
 fn finding(v: Violation, action: Action) -> Finding {
-    let fix = v.fix_text().to_owned();
+    let fix = v.fix.unwrap_or_else(|| v.rule.info().fix.to_owned());
     Finding {
         rule: v.rule,
         action,
