@@ -14,7 +14,7 @@
 #    p99.9 for both servers.
 #
 #   benches/load.sh [connections] [seconds] [review.json]
-#   RATE=5000 OPEN_SECONDS=8 ROUNDS=3 benches/load.sh
+#   RATE=5000 OPEN_SECONDS=8 ROUNDS=3 benches/load.sh   # quicker, noisier
 #   METRICS=off benches/load.sh     # meshguard without the metrics listener
 #   MESHGUARD_BIN=path METRICS=none benches/load.sh
 #                                   # another build (e.g. one from before the

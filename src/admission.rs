@@ -474,4 +474,51 @@ mod tests {
             "{err}"
         );
     }
+
+    /// Annotations the view does not keep are still checked as reading
+    /// them would check them: leaving them unread refuses what reading
+    /// them refused, with the same message (the messages of 85dc589, which
+    /// read every annotation).
+    #[test]
+    fn annotations_left_unread_are_checked_as_if_read() {
+        let review = |value: &[u8]| {
+            let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"CREATE","object":{"metadata":{"annotations":{"other":"#.to_vec();
+            body.extend_from_slice(value);
+            body.extend_from_slice(
+                br#"}},"spec":{"template":{"spec":{"serviceAccountName":"a"}}}}}}"#,
+            );
+            body
+        };
+        for (value, message) in [
+            (
+                &b"1e400"[..],
+                "request.object is not a valid object: number out of range at line 1 column 41",
+            ),
+            (
+                &b"\"\\ud800\""[..],
+                "request.object is not a valid object: unexpected end of hex escape at line 1 column 44",
+            ),
+            (
+                &b"\"\xff\""[..],
+                "body is not valid JSON for an AdmissionReview: invalid unicode code point at line 1 column 209",
+            ),
+        ] {
+            let body = review(value);
+            let err = parse(&body).expect_err("refused");
+            assert_eq!(err.to_string(), message);
+            assert_eq!(
+                err.to_string(),
+                parse_reference(&body).expect_err("refused").to_string()
+            );
+        }
+        // What reading accepted, leaving unread accepts.
+        for value in [
+            &b"1e300"[..],
+            b"{\"a\":1e400}",
+            b"\"\\u00e9\"",
+            b"[true,null]",
+        ] {
+            assert!(parse(&review(value)).is_ok());
+        }
+    }
 }

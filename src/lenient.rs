@@ -59,6 +59,37 @@ macro_rules! absent_for_containers {
     };
 }
 
+/// The name of `Unread`'s newtype, which the quick reader
+/// (`admission::json`) understands.
+pub const UNREAD: &str = "$meshguard::lenient::Unread";
+
+/// A value the view does not keep, checked as reading it as a `Text` would
+/// check it, so that leaving it unread never turns a refused body into an
+/// accepted one. serde_json reads it as any value without keeping it
+/// (strings are checked, numbers must be in range, containers are skipped
+/// as `Text` skips them); the quick reader skips it, checking a number as
+/// it would read one.
+pub struct Unread;
+
+impl<'de> Deserialize<'de> for Unread {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Unread;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Unread, D::Error> {
+                d.deserialize_any(V)
+            }
+            absent_for!(Unread; visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str), visit_bytes(&[u8]));
+            absent_for_unit!(Unread);
+            absent_for_containers!(Unread);
+        }
+        d.deserialize_newtype_struct(UNREAD, V)
+    }
+}
+
 /// A string, or absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Text<'a>(pub Option<Cow<'a, str>>);
@@ -276,8 +307,8 @@ impl<'a> Labels<'a> {
     }
 
     /// Reads the entries of a map into `entries`, keeping those whose key
-    /// `keep` accepts: the other values are skipped unread. Entries whose
-    /// key or value is not a string are dropped.
+    /// `keep` accepts: the other values are `Unread`. Entries whose key or
+    /// value is not a string are dropped.
     pub fn read_entries<'de: 'a, A: MapAccess<'de>>(
         mut map: A,
         mut entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -291,7 +322,7 @@ impl<'a> Labels<'a> {
                     }
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Unread>()?;
                 }
             }
         }

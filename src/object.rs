@@ -248,7 +248,7 @@ impl<'a> Meta<'a> {
 }
 
 /// The annotations meshguard reads: `metadata.annotations` keeps only
-/// these. The others are skipped unread (and never unescaped):
+/// these. The others are `Unread` (checked, never kept or unescaped):
 /// `kubectl.kubernetes.io/last-applied-configuration` alone often weighs
 /// more than the rest of the object.
 pub const READ_ANNOTATIONS: [&str; 4] = [INJECT, STATUS, REV, SERVICE_EXPORT_TO];

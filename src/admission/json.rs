@@ -32,6 +32,8 @@ use std::str::FromStr;
 use serde::de::{self, DeserializeSeed, Visitor};
 use serde::forward_to_deserialize_any;
 
+use crate::lenient::UNREAD;
+
 /// Refused: the reference reader decides. (No message: nobody reads it.)
 #[derive(Debug)]
 pub(super) struct Refused;
@@ -490,6 +492,18 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value> {
+        if name == UNREAD {
+            // Checked as `deserialize_any` would check it, without keeping
+            // it: only a number is read (its range is checked), the rest is
+            // checked as it is skipped.
+            return match self.peek() {
+                Some(b'-' | b'0'..=b'9') => self.deserialize_any(visitor),
+                _ => {
+                    self.skip_value()?;
+                    visitor.visit_unit()
+                }
+            };
+        }
         if name == RAW {
             self.peek();
             let start = self.pos;
