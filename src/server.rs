@@ -282,16 +282,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-// The whole request, not the `HeaderMap` extractor, which would clone the
-// headers of every review.
 async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    admit(&state, Webhook::Validate, &parts.headers, body).await
+    admit(&state, Webhook::Validate, request).await
 }
 
 async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    admit(&state, Webhook::Mutate, &parts.headers, body).await
+    admit(&state, Webhook::Mutate, request).await
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -320,11 +316,14 @@ fn bad_request(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Reads, decides and answers one AdmissionReview, and counts it.
-async fn admit(state: &AppState, webhook: Webhook, headers: &HeaderMap, body: Body) -> Response {
+/// Reads, decides and answers one AdmissionReview, and counts it. (It
+/// takes the whole request, not the `HeaderMap` extractor, which would
+/// clone the headers of every review.)
+async fn admit(state: &AppState, webhook: Webhook, request: Request) -> Response {
     let started = std::time::Instant::now();
     let _in_flight = state.metrics.in_flight();
-    match answer(state, webhook, headers, body).await {
+    let (parts, body) = request.into_parts();
+    match answer(state, webhook, &parts.headers, body).await {
         Ok((reviewed, response)) => {
             state.metrics.decided(webhook, &reviewed, started.elapsed());
             response
